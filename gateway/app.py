@@ -1,0 +1,95 @@
+"""The aiohttp application factory: shared clients, JSON errors, and every channel's routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from celery import Celery
+
+from channels.api import ApiAdapter
+from channels.schema import ChannelName
+from gateway import api
+from gateway.context import GATEWAY, Gateway, json_error
+from gateway.delivery import Delivery
+from gateway.errors import Unavailable
+from gateway.ingress import Ingress
+from gateway.live import Live
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into JSON with the right status; never a stack trace."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return json_error(413, f"request body too large (limit {exc.max_size} bytes)")
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return json_error(exc.status, exc.reason)
+    except Unavailable as exc:
+        return json_error(503, str(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal error; the gateway log has the details")
+
+
+def create_app(settings: Settings, celery: Celery | None = None) -> web.Application:
+    """The gateway: ``/api/chat``, health, metrics, and the routes of each configured channel."""
+    app = web.Application(middlewares=[errors_as_json], client_max_size=settings.max_body_bytes)
+    if celery is None:
+        from workers.celery_app import make_celery
+
+        celery = make_celery(settings)
+    r = aioredis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=2, health_check_interval=10
+    )
+    live = Live(r)
+    gw = Gateway(
+        settings=settings,
+        redis=r,
+        celery=celery,
+        ingress=Ingress(r, celery, settings),
+        live=live,
+        adapters={ChannelName.api: ApiAdapter(live)},
+    )
+    app[GATEWAY] = gw
+    api.setup(app)
+    _setup_channels(app, settings)
+
+    async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
+        await live.start()
+        gw.delivery = Delivery(r, gw.adapters, settings)
+        await gw.delivery.start()
+        yield
+        await gw.delivery.close()
+        await live.close()
+        for adapter in gw.adapters.values():
+            await adapter.close()
+        await r.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def _setup_channels(app: web.Application, settings: Settings) -> None:
+    """Mount each channel whose settings are present (imported lazily: a shop that uses no
+    Slack does not pay for slack-bolt)."""
+    import importlib
+
+    for module in ("gateway.web", "gateway.telegram", "gateway.slack"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue  # channel not built yet
+        mod.setup(app)

@@ -1,0 +1,199 @@
+"""The ``omnigate`` command line (DESIGN.md "CLI")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from gateway.settings import ConfigError, Settings, get_settings, load_settings, use_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings with this command's flags on top; made process-wide."""
+    overrides: dict[str, object] = {}
+    for flag, name in (("store", "OMNIGATE_STORE"), ("host", "OMNIGATE_HOST"),
+                       ("port", "OMNIGATE_PORT"), ("device", "OMNIGATE_DEVICE")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[name] = value
+    settings = load_settings(**overrides) if overrides else get_settings()
+    use_settings(settings)
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.runner import run_all
+
+    return run_all(_settings(args))
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.app import create_app
+
+    settings = _settings(args)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                print=lambda s: logging.info("%s", s.strip()), handle_signals=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _settings(args)
+    from workers.celery_app import app
+
+    argv = ["worker", "--queues", args.queues, "--pool", args.pool, "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if args.concurrency:
+        argv += ["--concurrency", str(args.concurrency)]
+    if args.hostname:
+        argv += ["--hostname", args.hostname]
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from gateway.chat import chat_loop
+
+    return chat_loop(args.url, args.user, get_settings().api_token)
+
+
+def cmd_eval_nlu(args: argparse.Namespace) -> int:
+    from brain.nlu import eval_nlu
+
+    result = eval_nlu(args.data, args.train, args.text_col, args.label_col, _settings(args))
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_eval_recs(args: argparse.Namespace) -> int:
+    from brain.recommender import eval_recs
+
+    print(json.dumps(eval_recs(args.interactions, args.items, _settings(args))))
+    return 0
+
+
+def cmd_recs_train(args: argparse.Namespace) -> int:
+    from brain.recommender import train_recs
+
+    path = train_recs(_settings(args), progress=True)
+    print(f"model saved to {path}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from brain.shop import prepare
+
+    settings = _settings(args)
+    prepare(settings)
+    print(f"models ready in {settings.cache_dir}")
+    return 0
+
+
+def cmd_check_store(args: argparse.Namespace) -> int:
+    from brain.store import load_store
+
+    settings = _settings(args)
+    store = load_store(settings.store)
+    print(f"{settings.store}: {store.info.name}: {len(store.products())} products, ok")
+    return 0
+
+
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    from gateway.telegram import set_webhook
+
+    set_webhook(_settings(args), args.url)
+    print(f"webhook set to {args.url}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every ``omnigate`` command."""
+    p = argparse.ArgumentParser(prog="omnigate", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="Redis (if needed), a gateway and a worker on this machine")
+    run.add_argument("--store", type=Path)
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    run.set_defaults(func=cmd_run)
+
+    gw = sub.add_parser("gateway", help="the HTTP gateway alone")
+    gw.add_argument("--host")
+    gw.add_argument("--port", type=int)
+    gw.add_argument("--store", type=Path)
+    gw.set_defaults(func=cmd_gateway)
+
+    wk = sub.add_parser("worker", help="a Celery worker running the brain")
+    wk.add_argument("--queues", default="brain,deliver")
+    wk.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    wk.add_argument("--store", type=Path)
+    wk.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"],
+                    help="threads lets one process batch concurrent generations (GPU)")
+    wk.add_argument("--concurrency", type=int)
+    wk.add_argument("--hostname")
+    wk.set_defaults(func=cmd_worker)
+
+    ch = sub.add_parser("chat", help="a terminal chat against a running gateway")
+    ch.add_argument("--url", default="http://127.0.0.1:8080")
+    ch.add_argument("--user", default=None)
+    ch.set_defaults(func=cmd_chat)
+
+    nlu = sub.add_parser("eval-nlu", help="intent accuracy and macro-F1 on a CSV")
+    nlu.add_argument("--data", type=Path, required=True)
+    nlu.add_argument("--train", type=Path)
+    nlu.add_argument("--text-col")
+    nlu.add_argument("--label-col")
+    nlu.set_defaults(func=cmd_eval_nlu)
+
+    er = sub.add_parser("eval-recs", help="recall@10 / ndcg@10 of the recommender and baselines")
+    er.add_argument("--interactions", type=Path, required=True)
+    er.add_argument("--items", type=Path)
+    er.set_defaults(func=cmd_eval_recs)
+
+    recs = sub.add_parser("recs", help="recommender commands")
+    recs_sub = recs.add_subparsers(dest="recs_command", required=True)
+    rt = recs_sub.add_parser("train", help="train the next-item model on interactions.csv")
+    rt.add_argument("--store", type=Path)
+    rt.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    rt.set_defaults(func=cmd_recs_train)
+
+    pr = sub.add_parser("prepare", help="build the model caches (run by `make setup`)")
+    pr.add_argument("--store", type=Path)
+    pr.set_defaults(func=cmd_prepare)
+
+    cs = sub.add_parser("check-store", help="validate a store pack")
+    cs.add_argument("--store", type=Path)
+    cs.set_defaults(func=cmd_check_store)
+
+    tg = sub.add_parser("telegram", help="Telegram commands")
+    tg_sub = tg.add_subparsers(dest="tg_command", required=True)
+    sw = tg_sub.add_parser("set-webhook", help="register URL as the bot's webhook, with the secret")
+    sw.add_argument("url")
+    sw.set_defaults(func=cmd_telegram_set_webhook)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``omnigate`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from brain.store import StorePackError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, StorePackError) as exc:
+        print(f"omnigate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Every Redis key prefix, stream, queue and task name of omnigate, in one place.
+
+Keys are namespaced under ``og:``; ``conv`` below is a conversation key, ``channel:conversation``
+(see ``channels.schema.Inbound.conversation_key``).
+"""
+
+from __future__ import annotations
+
+PREFIX = "og:"
+
+# --- inbound ------------------------------------------------------------------------------
+# SET NX with a TTL: one key per (channel, platform_id) already accepted.
+DEDUPE = PREFIX + "dedupe:"  # + channel:platform_id
+# Per-conversation FIFO of inbound messages waiting for their turn (LIST, RPUSH / LMOVE).
+INBOX = PREFIX + "inbox:"  # + conv
+# The message a worker is on right now (LIST of at most one), so a killed worker loses nothing.
+PROCESSING = PREFIX + "processing:"  # + conv
+# The conversation lock: one turn at a time across all workers.
+LOCK = PREFIX + "lock:"  # + conv
+# Marks an inbound message whose reply has been written (idempotent turns after a crash).
+TURN_DONE = PREFIX + "turn-done:"  # + inbound id
+# Next reply sequence number of a conversation (INCR).
+SEQ = PREFIX + "seq:"  # + conv
+
+# --- memory -------------------------------------------------------------------------------
+SESSION = PREFIX + "session:"  # + conv  (JSON: history, slots, state)
+
+# --- replies ------------------------------------------------------------------------------
+REPLY_STREAM = PREFIX + "replies"
+REPLY_GROUP = "gateway"
+# Marks a stream entry already handed to its platform (so a redelivery does not double it).
+SENT = PREFIX + "sent:"  # + stream entry id
+# Pub/Sub channel that reaches whichever gateway replica holds a conversation's live client.
+LIVE = PREFIX + "live:"  # + conv
+# Web chat log: ZSET of reply frames scored by seq, replayed on resume and reload.
+WEB_LOG = PREFIX + "weblog:"  # + conv
+
+# --- workers ------------------------------------------------------------------------------
+WORKER_HEARTBEAT = PREFIX + "worker:"  # + worker name, with a TTL
+
+# --- rate limits --------------------------------------------------------------------------
+RATE = PREFIX + "rate:"  # + channel:scope
+
+# --- handoff ------------------------------------------------------------------------------
+AGENT_THREAD = PREFIX + "agent-thread:"  # + slack thread ts -> conv
+
+# --- Telegram -----------------------------------------------------------------------------
+TG_CALLBACK = PREFIX + "tg-callback:"  # + short key -> long button payload
+
+# --- recommender --------------------------------------------------------------------------
+CLICKS = PREFIX + "clicks:"  # + user key (LIST of skus)
+
+# --- Celery -------------------------------------------------------------------------------
+QUEUE_BRAIN = "brain"
+QUEUE_DELIVER = "deliver"
+TASK_TURN = "omnigate.turn"
+TASK_HANDOFF_TIMEOUT = "omnigate.handoff_timeout"
+CELERY_KEY_PREFIX = PREFIX + "celery:"

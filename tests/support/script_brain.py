@@ -1,0 +1,65 @@
+"""A brain driven by the test's own words — a test double for the brain in pipeline and
+channel tests, where what matters is what the pipeline does with a reply, not what the
+shop's brain would say. Commands (the message text):
+
+- ``echo: X``         → one reply "echo: X"
+- ``sleep: S X``      → sleeps S seconds, then replies "X"
+- ``buttons``         → a reply with two buttons (payloads "pay:yes", "pay:no")
+- ``longbutton``      → a button whose payload is 200 characters long
+- ``products``        → a reply with two product cards (titles may carry markup via ``products: T``)
+- ``long: N``         → a reply of N characters
+- ``two``             → two replies in one turn
+- ``handoff``         → a reply with ``handoff: true``
+- anything else       → "you said: <text>" (payloads answer "clicked: <payload>")
+"""
+
+from __future__ import annotations
+
+import time
+
+from brain.types import Turn
+from channels.schema import Button, Product, Reply
+from gateway.settings import Settings
+
+
+class ScriptBrain:
+    """Answers by the rules of the module docstring; counts turns in the session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def respond(self, turn: Turn) -> list[Reply]:
+        msg = turn.message
+        turn.session.slots["turns"] = int(turn.session.slots.get("turns", 0)) + 1
+        if msg.payload and not msg.text.startswith(("echo:", "sleep:")):
+            return [Reply(text=f"clicked: {msg.payload}")]
+        text = msg.text.strip()
+        cmd, _, rest = text.partition(":")
+        rest = rest.strip()
+        if cmd == "echo":
+            return [Reply(text=f"echo: {rest}")]
+        if cmd == "sleep":
+            secs, _, said = rest.partition(" ")
+            time.sleep(float(secs))
+            return [Reply(text=said or "slept")]
+        if cmd == "buttons":
+            return [Reply(text="Pick one", buttons=(Button(title="Yes", payload="pay:yes"),
+                                                   Button(title="No", payload="pay:no")))]
+        if cmd == "longbutton":
+            return [Reply(text="Long", buttons=(Button(title="Long one", payload="L" * 200),))]
+        if cmd == "products":
+            title = rest or "Trail Runner 2"
+            return [Reply(text="Here you go", products=(
+                Product(sku="SKU-1", title=title, price=89.5, currency="EUR",
+                        url="https://shop.example/p/1", image_url="https://shop.example/1.jpg"),
+                Product(sku="SKU-2", title="Road Racer", price=120.0, currency="EUR",
+                        url="https://shop.example/p/2", image_url=None),
+            ))]
+        if cmd == "long":
+            n = int(rest)
+            return [Reply(text=("word " * (n // 5 + 1))[:n])]
+        if cmd == "two":
+            return [Reply(text="first"), Reply(text="second")]
+        if cmd == "handoff":
+            return [Reply(text="Connecting you with a human.", handoff=True)]
+        return [Reply(text=f"you said: {text}")]

@@ -1,0 +1,54 @@
+"""Writing to the reply stream: the one way anything leaves a worker for a channel."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import redis
+
+from channels.schema import ChannelName, Outbound, Reply, User
+from gateway import constants as K
+
+
+@dataclass
+class Outgoing:
+    """Replies for one conversation, before they get their sequence numbers."""
+
+    channel: ChannelName
+    conversation: str
+    user: User
+    replies: list[Reply]
+    meta: dict[str, str] = field(default_factory=dict)
+    in_reply_to: str | None = None
+    author: str = "bot"
+
+    @property
+    def conversation_key(self) -> str:
+        return f"{self.channel.value}:{self.conversation}"
+
+
+def number(r: redis.Redis, out: Outgoing) -> Outbound:
+    """Give ``out`` its sequence numbers (the caller holds the conversation lock)."""
+    last = int(r.incrby(K.SEQ + out.conversation_key, len(out.replies)))
+    return Outbound(
+        channel=out.channel,
+        conversation=out.conversation,
+        user=out.user,
+        in_reply_to=out.in_reply_to,
+        replies=tuple(out.replies),
+        first_seq=last - len(out.replies) + 1,
+        meta=out.meta,
+        author=out.author,  # type: ignore[arg-type]
+    )
+
+
+def stream_fields(out: Outbound) -> dict[str, str]:
+    """A reply stream entry."""
+    return {"kind": "reply", "data": out.model_dump_json()}
+
+
+def typing_fields(channel: ChannelName, conversation: str, meta: dict[str, str]) -> dict[str, str]:
+    """A typing-indicator stream entry (best effort, never retried)."""
+    data = {"channel": channel.value, "conversation": conversation, "meta": meta}
+    return {"kind": "typing", "data": json.dumps(data)}

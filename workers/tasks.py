@@ -1,0 +1,204 @@
+"""The turn task. A message waits in its conversation's inbox; ``turn`` takes the oldest one,
+holding the conversation lock, answers it, and writes the replies to the reply stream.
+
+Ordering: the gateway appends each message to ``og:inbox:<conv>`` and enqueues a ``turn`` task
+for the conversation. A task that cannot take the lock returns at once — the lock holder
+enqueues another task after its turn while the inbox is not empty — so messages of one
+conversation are answered one at a time and in the order they came, on any number of workers.
+
+Crash safety: the message being answered sits in ``og:processing:<conv>`` until the replies, the
+session and a done-marker are written in one MULTI; a turn redelivered after a crash finds it
+there and, if it was already answered, does not answer it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import UTC, datetime
+
+import redis
+from celery import signals
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
+
+from brain.types import HistoryItem, Session, Turn
+from channels.schema import Inbound, Reply
+from gateway import constants as K
+from gateway.settings import Settings, get_settings
+from workers import handoff
+from workers.celery_app import app
+from workers.memory import dump_session, load_session, remember, session_key
+from workers.models import get_brain
+from workers.outgoing import Outgoing, number, stream_fields, typing_fields
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
+TYPING_EVERY_S = 4.0
+DONE_TTL_S = 7 * 24 * 3600
+
+_redis: redis.Redis | None = None
+
+
+def _r() -> redis.Redis:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(get_settings().redis_url, health_check_interval=30)
+    return _redis
+
+
+@app.task(name=K.TASK_TURN, bind=True, acks_late=True, max_retries=None)
+def turn(self: object, conv: str) -> None:
+    """Answer the oldest waiting message of conversation ``conv`` (``channel:conversation``)."""
+    settings = get_settings()
+    r = _r()
+    lock = r.lock(K.LOCK + conv, timeout=settings.turn_time_limit_s + 30, blocking=False)
+    if not lock.acquire():
+        return  # the holder chains the next turn
+    try:
+        _answer_next(r, conv, settings)
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            log.warning("lock of %s expired during the turn", conv)
+    # After releasing: a message pushed while we held the lock found it taken, so it is ours.
+    if r.llen(K.INBOX + conv) or r.llen(K.PROCESSING + conv):
+        app.send_task(K.TASK_TURN, args=[conv])
+
+
+def _answer_next(r: redis.Redis, conv: str, settings: Settings) -> None:
+    raw = r.lindex(K.PROCESSING + conv, 0) or r.lmove(
+        K.INBOX + conv, K.PROCESSING + conv, "LEFT", "RIGHT"
+    )
+    if raw is None:
+        return
+    try:
+        inbound = Inbound.model_validate_json(raw)
+    except ValidationError:
+        log.error("dropping an unreadable message of %s: %r", conv, raw[:200])
+        r.lrem(K.PROCESSING + conv, 1, raw)
+        return
+    if r.exists(K.TURN_DONE + inbound.id):
+        r.lrem(K.PROCESSING + conv, 1, raw)  # answered before a crash: don't answer twice
+        return
+
+    session = load_session(r, conv)
+    with _typing(r, inbound):
+        outgoing = _respond(inbound, session, settings)
+    numbered = [number(r, o) for o in outgoing if o.replies]
+
+    pipe = r.pipeline(transaction=True)
+    for out in numbered:
+        pipe.xadd(K.REPLY_STREAM, stream_fields(out))  # type: ignore[arg-type]
+    pipe.set(K.TURN_DONE + inbound.id, 1, ex=DONE_TTL_S)
+    pipe.set(session_key(conv), dump_session(session), ex=settings.session_ttl_s)
+    pipe.lrem(K.PROCESSING + conv, 1, raw)
+    pipe.execute()
+
+
+def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
+    """Route the message (bot or agent), run the brain, and update the transcript."""
+    author = "agent" if inbound.meta.get("role") == "agent" else "user"
+    routed = handoff.route(inbound, session, settings)
+    if routed is not None:
+        remember(session, HistoryItem(role=author, text=_as_text(inbound)), _max(settings))
+        return routed
+
+    try:
+        replies = get_brain(settings).respond(Turn(message=inbound, session=session))
+    except SoftTimeLimitExceeded:
+        log.error("turn of %s ran past its time limit", inbound.conversation_key)
+        replies = [Reply(text=APOLOGY)]
+    except Exception:
+        log.exception("the brain failed on a turn of %s", inbound.conversation_key)
+        replies = [Reply(text=APOLOGY)]
+    remember(session, HistoryItem(role="user", text=_as_text(inbound)), _max(settings))
+    extra = handoff.after_brain(inbound, session, replies, settings)
+    for reply in replies:
+        remember(session, HistoryItem(role="bot", text=reply.text), _max(settings))
+    customer = Outgoing(
+        channel=inbound.channel,
+        conversation=inbound.conversation,
+        user=inbound.user,
+        replies=replies,
+        meta=dict(inbound.meta),
+        in_reply_to=inbound.id,
+    )
+    return [customer, *extra]
+
+
+def _as_text(inbound: Inbound) -> str:
+    if inbound.text:
+        return inbound.text
+    if inbound.payload:
+        return f"[button] {inbound.payload}"
+    kinds = ", ".join(a.kind for a in inbound.attachments)
+    return f"[{kinds or 'empty message'}]"
+
+
+def _max(settings: Settings) -> int:
+    return settings.history_turns * 2
+
+
+class _typing:
+    """Emits a typing event at the start of a turn and every few seconds until it ends."""
+
+    def __init__(self, r: redis.Redis, inbound: Inbound) -> None:
+        self._r = r
+        self._fields = typing_fields(inbound.channel, inbound.conversation, dict(inbound.meta))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._r.xadd(K.REPLY_STREAM, self._fields)  # type: ignore[arg-type]
+            except redis.RedisError:
+                pass  # a typing indicator is best effort
+            if self._stop.wait(TYPING_EVERY_S):
+                return
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- per-process start-up --------------------------------------------------------------------
+
+
+def _heartbeat(name: str) -> None:
+    r = _r()
+    while True:
+        try:
+            r.set(K.WORKER_HEARTBEAT + name, datetime.now(UTC).isoformat(), ex=15)
+        except redis.RedisError:
+            log.warning("worker heartbeat: Redis unreachable")
+        threading.Event().wait(5)
+
+
+def _start_process() -> None:
+    """Load the brain before the first task, then tell the gateways this process is ready."""
+    get_brain(get_settings())
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    threading.Thread(target=_heartbeat, args=(name,), daemon=True, name="heartbeat").start()
+
+
+@signals.worker_process_init.connect
+def _on_child_start(**_: object) -> None:
+    global _redis
+    _redis = None  # never share a connection across fork
+    _start_process()
+
+
+@signals.worker_ready.connect
+def _on_worker_ready(sender: object = None, **_: object) -> None:
+    pool = type(getattr(sender, "pool", None)).__module__
+    if "prefork" not in pool:
+        _start_process()  # solo and threads pools run tasks in this process
