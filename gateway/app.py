@@ -29,8 +29,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     """Turn every error into JSON with the right status; never a stack trace."""
     try:
         return await handler(request)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return json_error(413, f"request body too large (limit {exc.max_size} bytes)")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[GATEWAY].settings.max_body_bytes
+        return json_error(413, f"request body too large (limit {limit} bytes)")
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -42,16 +42,19 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
 class RedisServer:
     """A private ``redis-server`` for the test session."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, persistent: bool = False) -> None:
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed: run `make setup`")
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir), "--loglevel", "warning"],
-        )
+        self.args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "yes" if persistent else "no", "--appendfsync", "always",
+                     "--dir", str(workdir), "--loglevel", "warning"]
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args)
         wait_for(self._answers, 10, "redis-server")
 
     def url(self, db: int = 0) -> str:
