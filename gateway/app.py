@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -66,7 +66,7 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
     api.setup(app)
     _setup_channels(app, settings)
 
-    async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await live.start()
         gw.delivery = Delivery(r, gw.adapters, settings)
         await gw.delivery.start()

@@ -14,8 +14,12 @@ from gateway.settings import ConfigError, Settings, get_settings, load_settings,
 def _settings(args: argparse.Namespace) -> Settings:
     """The environment's settings with this command's flags on top; made process-wide."""
     overrides: dict[str, object] = {}
-    for flag, name in (("store", "OMNIGATE_STORE"), ("host", "OMNIGATE_HOST"),
-                       ("port", "OMNIGATE_PORT"), ("device", "OMNIGATE_DEVICE")):
+    for flag, name in (
+        ("store", "OMNIGATE_STORE"),
+        ("host", "OMNIGATE_HOST"),
+        ("port", "OMNIGATE_PORT"),
+        ("device", "OMNIGATE_DEVICE"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[name] = value
@@ -37,8 +41,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                print=lambda s: logging.info("%s", s.strip()), handle_signals=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda s: logging.info("%s", s.strip()),
+        handle_signals=True,
+    )
     return 0
 
 
@@ -46,8 +55,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _settings(args)
     from workers.celery_app import app
 
-    argv = ["worker", "--queues", args.queues, "--pool", args.pool, "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    argv = [
+        "worker",
+        "--queues",
+        args.queues,
+        "--pool",
+        args.pool,
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     if args.concurrency:
         argv += ["--concurrency", str(args.concurrency)]
     if args.hostname:
@@ -133,8 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--queues", default="brain,deliver")
     wk.add_argument("--device", choices=["auto", "cpu", "cuda"])
     wk.add_argument("--store", type=Path)
-    wk.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"],
-                    help="threads lets one process batch concurrent generations (GPU)")
+    wk.add_argument(
+        "--pool",
+        default="prefork",
+        choices=["prefork", "threads", "solo"],
+        help="threads lets one process batch concurrent generations (GPU)",
+    )
     wk.add_argument("--concurrency", type=int)
     wk.add_argument("--hostname")
     wk.set_defaults(func=cmd_worker)
@@ -182,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``omnigate`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     from brain.store import StorePackError
 
     try:

@@ -15,6 +15,8 @@ DEDUPE = PREFIX + "dedupe:"  # + channel:platform_id
 INBOX = PREFIX + "inbox:"  # + conv
 # The message a worker is on right now (LIST of at most one), so a killed worker loses nothing.
 PROCESSING = PREFIX + "processing:"  # + conv
+# SET of conversations with waiting messages: what the workers' sweeper looks at.
+ACTIVE = PREFIX + "active"
 # The conversation lock: one turn at a time across all workers.
 LOCK = PREFIX + "lock:"  # + conv
 # Marks an inbound message whose reply has been written (idempotent turns after a crash).
@@ -46,6 +48,9 @@ AGENT_THREAD = PREFIX + "agent-thread:"  # + slack thread ts -> conv
 
 # --- Telegram -----------------------------------------------------------------------------
 TG_CALLBACK = PREFIX + "tg-callback:"  # + short key -> long button payload
+# Marks one Telegram message of a reply already sent (a reply may be several messages:
+# split text, product cards), so a retried reply does not send its first part twice.
+TG_PART_SENT = PREFIX + "tg-sent:"  # + chat:seq:part
 
 # --- recommender --------------------------------------------------------------------------
 CLICKS = PREFIX + "clicks:"  # + user key (LIST of skus)

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
@@ -68,7 +69,7 @@ class Delivery:
         last_id = "0"  # first our own pending entries (a restart with the same id), then new ones
         while True:
             try:
-                resp = await self._r.xreadgroup(
+                resp: Any = await self._r.xreadgroup(
                     K.REPLY_GROUP, self.consumer, {K.REPLY_STREAM: last_id}, count=100, block=1000
                 )
             except ResponseError as exc:
@@ -92,13 +93,13 @@ class Delivery:
         while True:
             await asyncio.sleep(max(idle / 2000, 0.05))
             try:
-                _, claimed, *_ = await self._r.xautoclaim(
+                claim: Any = await self._r.xautoclaim(
                     K.REPLY_STREAM, K.REPLY_GROUP, self.consumer, min_idle_time=idle, count=100
                 )
             except (RedisError, OSError) as exc:
                 log.warning("claim loop: %s", exc)
                 continue
-            for entry_id, fields in claimed:
+            for entry_id, fields in claim[1]:
                 if fields:
                     self._schedule(entry_id, fields)
 
@@ -116,7 +117,11 @@ class Delivery:
         prev = self._tails.get(conv)
         task = asyncio.create_task(self._after(prev, entry_id, kind, data))
         self._tails[conv] = task
-        task.add_done_callback(lambda t, c=conv: self._tails.get(c) is t and self._tails.pop(c))
+        task.add_done_callback(lambda t: self._forget(conv, t))
+
+    def _forget(self, conv: str, task: asyncio.Task[None]) -> None:
+        if self._tails.get(conv) is task:
+            del self._tails[conv]
 
     async def _after(
         self, prev: asyncio.Task[None] | None, entry_id: bytes, kind: str, data: str

@@ -47,7 +47,10 @@ class Ingress:
             DUPLICATES.labels(inbound.channel.value).inc()
             return False
         try:
-            await self._r.rpush(K.INBOX + conv, data)
+            pipe = self._r.pipeline(transaction=True)
+            pipe.rpush(K.INBOX + conv, data)
+            pipe.sadd(K.ACTIVE, conv)
+            await pipe.execute()
             await asyncio.to_thread(self._enqueue, conv)
         except Exception as exc:
             # Undo, so that the platform's retry is not mistaken for a duplicate.

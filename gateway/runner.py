@@ -47,8 +47,23 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning"],
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
     )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
@@ -72,20 +87,26 @@ def run_all(settings: Settings) -> int:
     extra: dict[str, str] = {}
     if not redis_answers(settings.redis_url):
         port = free_port()
-        log.info("no Redis at %s; starting a private redis-server on port %d",
-                 settings.redis_url, port)
+        log.info(
+            "no Redis at %s; starting a private redis-server on port %d", settings.redis_url, port
+        )
         procs.append(("redis", start_redis(settings.cache_dir / "redis", port)))
         extra["OMNIGATE_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     if not settings.web_secret:
-        log.warning("OMNIGATE_WEB_SECRET is not set: using a random one for this run "
-                    "(visitor tokens will not survive a restart)")
+        log.warning(
+            "OMNIGATE_WEB_SECRET is not set: using a random one for this run "
+            "(visitor tokens will not survive a restart)"
+        )
         extra["OMNIGATE_WEB_SECRET"] = secrets.token_hex(32)
     env = child_env(settings, **extra)
     exe = [sys.executable, "-m", "gateway.cli"]
     procs.append(("worker", subprocess.Popen([*exe, "worker"], env=env)))
     procs.append(("gateway", subprocess.Popen([*exe, "gateway"], env=env)))
-    log.info("omnigate is starting: web chat on http://%s:%d (Ctrl-C stops)",
-             settings.host, settings.port)
+    log.info(
+        "omnigate is starting: web chat on http://%s:%d (Ctrl-C stops)",
+        settings.host,
+        settings.port,
+    )
 
     stopping = False
 

@@ -28,7 +28,8 @@ API_TOKEN = None  # /api/chat open in tests; the bearer check has its own test
 
 # Fake platform servers register as plugins when their module exists.
 pytest_plugins = [
-    m for m in ("tests.fakes.telegram", "tests.fakes.slack")
+    m
+    for m in ("tests.fakes.telegram", "tests.fakes.slack")
     if importlib.util.find_spec(m) is not None
 ]
 
@@ -65,13 +66,15 @@ def platform_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 def stack_env(redis_url: str, extra: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "OMNIGATE_REDIS_URL": redis_url,
-        "OMNIGATE_WEB_SECRET": WEB_SECRET,
-        "OMNIGATE_REPLY_CLAIM_IDLE_MS": "1000",
-        "OMNIGATE_LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "OMNIGATE_REDIS_URL": redis_url,
+            "OMNIGATE_WEB_SECRET": WEB_SECRET,
+            "OMNIGATE_REPLY_CLAIM_IDLE_MS": "1000",
+            "OMNIGATE_LOG_LEVEL": "INFO",
+        }
+    )
     env.pop("OMNIGATE_API_TOKEN", None)
     env.update(extra)
     return env
@@ -82,13 +85,21 @@ def script_stack(
     redis_server: RedisServer, platform_env: dict[str, str], session_dir: Path
 ) -> Iterator[Stack]:
     """Gateway + two workers running the scripted test brain (Redis db 1)."""
-    env = stack_env(redis_server.url(1), {
-        **platform_env,
-        "OMNIGATE_BRAIN": "tests.support.script_brain:ScriptBrain",
-        "OMNIGATE_GATEWAY_ID": "script-gw",
-    })
-    stack = Stack("script", env, session_dir, free_port(),
-                  ["--pool", "threads", "--concurrency", "4", "--hostname", "script-a@%h"])
+    env = stack_env(
+        redis_server.url(1),
+        {
+            **platform_env,
+            "OMNIGATE_BRAIN": "tests.support.script_brain:ScriptBrain",
+            "OMNIGATE_GATEWAY_ID": "script-gw",
+        },
+    )
+    stack = Stack(
+        "script",
+        env,
+        session_dir,
+        free_port(),
+        ["--pool", "threads", "--concurrency", "4", "--hostname", "script-a@%h"],
+    )
     stack.add_worker(["--pool", "prefork", "--concurrency", "2", "--hostname", "script-b@%h"])
     stack.start()
     yield stack
@@ -101,8 +112,13 @@ def shop_stack(
 ) -> Iterator[Stack]:
     """Gateway + one worker running the real shop brain with the real models (Redis db 0)."""
     env = stack_env(redis_server.url(0), {**platform_env, "OMNIGATE_GATEWAY_ID": "shop-gw"})
-    stack = Stack("shop", env, session_dir, free_port(),
-                  ["--pool", "prefork", "--concurrency", "1", "--hostname", "shop@%h"])
+    stack = Stack(
+        "shop",
+        env,
+        session_dir,
+        free_port(),
+        ["--pool", "prefork", "--concurrency", "1", "--hostname", "shop@%h"],
+    )
     stack.start()
     yield stack
     stack.stop()

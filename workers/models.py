@@ -24,7 +24,7 @@ def import_brain_factory(spec: str) -> type:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"OMNIGATE_BRAIN={spec!r} cannot be imported: {exc}") from exc
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def get_brain(settings: Settings) -> Brain:

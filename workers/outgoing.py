@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 import redis
 
@@ -21,7 +22,7 @@ class Outgoing:
     replies: list[Reply]
     meta: dict[str, str] = field(default_factory=dict)
     in_reply_to: str | None = None
-    author: str = "bot"
+    author: Literal["bot", "agent", "system"] = "bot"
 
     @property
     def conversation_key(self) -> str:
@@ -39,7 +40,7 @@ def number(r: redis.Redis, out: Outgoing) -> Outbound:
         replies=tuple(out.replies),
         first_seq=last - len(out.replies) + 1,
         meta=out.meta,
-        author=out.author,  # type: ignore[arg-type]
+        author=out.author,
     )
 
 

@@ -17,12 +17,16 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import redis
 from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from brain.types import HistoryItem, Session, Turn
 from channels.schema import Inbound, Reply
@@ -39,6 +43,18 @@ log = logging.getLogger(__name__)
 APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
 TYPING_EVERY_S = 4.0
 DONE_TTL_S = 7 * 24 * 3600
+# The conversation lock lives this long unless the turn holding it extends it (every
+# TYPING_EVERY_S): a killed worker's conversation is free again within this time.
+LOCK_TTL_S = 12
+SWEEP_EVERY_S = 5.0
+
+# Forget a conversation in the active set once nothing of it waits (atomic with the check).
+_RETIRE = """
+if redis.call('LLEN', KEYS[1]) == 0 and redis.call('LLEN', KEYS[2]) == 0 then
+  return redis.call('SREM', KEYS[3], ARGV[1])
+end
+return 0
+"""
 
 _redis: redis.Redis | None = None
 
@@ -55,23 +71,24 @@ def turn(self: object, conv: str) -> None:
     """Answer the oldest waiting message of conversation ``conv`` (``channel:conversation``)."""
     settings = get_settings()
     r = _r()
-    lock = r.lock(K.LOCK + conv, timeout=settings.turn_time_limit_s + 30, blocking=False)
+    lock = r.lock(K.LOCK + conv, timeout=LOCK_TTL_S, blocking=False)
     if not lock.acquire():
         return  # the holder chains the next turn
     try:
-        _answer_next(r, conv, settings)
+        _answer_next(r, conv, settings, lock)
     finally:
         try:
             lock.release()
-        except redis.exceptions.LockError:
+        except LockError:
             log.warning("lock of %s expired during the turn", conv)
     # After releasing: a message pushed while we held the lock found it taken, so it is ours.
-    if r.llen(K.INBOX + conv) or r.llen(K.PROCESSING + conv):
+    keys = [K.INBOX + conv, K.PROCESSING + conv, K.ACTIVE]
+    if not r.eval(_RETIRE, 3, *keys, conv):
         app.send_task(K.TASK_TURN, args=[conv])
 
 
-def _answer_next(r: redis.Redis, conv: str, settings: Settings) -> None:
-    raw = r.lindex(K.PROCESSING + conv, 0) or r.lmove(
+def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> None:
+    raw: Any = r.lindex(K.PROCESSING + conv, 0) or r.lmove(
         K.INBOX + conv, K.PROCESSING + conv, "LEFT", "RIGHT"
     )
     if raw is None:
@@ -87,7 +104,7 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings) -> None:
         return
 
     session = load_session(r, conv)
-    with _typing(r, inbound):
+    with _typing(r, inbound, lock):
         outgoing = _respond(inbound, session, settings)
     numbered = [number(r, o) for o in outgoing if o.replies]
 
@@ -102,7 +119,7 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings) -> None:
 
 def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
     """Route the message (bot or agent), run the brain, and update the transcript."""
-    author = "agent" if inbound.meta.get("role") == "agent" else "user"
+    author: Literal["agent", "user"] = "agent" if inbound.meta.get("role") == "agent" else "user"
     routed = handoff.route(inbound, session, settings)
     if routed is not None:
         remember(session, HistoryItem(role=author, text=_as_text(inbound)), _max(settings))
@@ -145,10 +162,12 @@ def _max(settings: Settings) -> int:
 
 
 class _typing:
-    """Emits a typing event at the start of a turn and every few seconds until it ends."""
+    """While a turn runs: a typing event at its start and every few seconds, and the
+    conversation lock kept alive."""
 
-    def __init__(self, r: redis.Redis, inbound: Inbound) -> None:
+    def __init__(self, r: redis.Redis, inbound: Inbound, lock: Lock) -> None:
         self._r = r
+        self._lock = lock
         self._fields = typing_fields(inbound.channel, inbound.conversation, dict(inbound.meta))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -157,8 +176,9 @@ class _typing:
         while True:
             try:
                 self._r.xadd(K.REPLY_STREAM, self._fields)  # type: ignore[arg-type]
-            except redis.RedisError:
-                pass  # a typing indicator is best effort
+                self._lock.reacquire()
+            except (redis.RedisError, LockError):
+                log.warning("typing/lock refresh failed for a turn", exc_info=True)
             if self._stop.wait(TYPING_EVERY_S):
                 return
 
@@ -173,11 +193,30 @@ class _typing:
 # --- per-process start-up --------------------------------------------------------------------
 
 
+def sweep(r: redis.Redis) -> int:
+    """Enqueue a turn for every conversation with waiting messages and no lock holder: a
+    worker killed mid-turn, or a gateway that died between queueing and enqueueing. Returns
+    how many conversations it woke."""
+    woken = 0
+    for raw in r.sscan_iter(K.ACTIVE, count=500):
+        conv = raw.decode()
+        if not r.exists(K.LOCK + conv):
+            app.send_task(K.TASK_TURN, args=[conv])
+            woken += 1
+    return woken
+
+
 def _heartbeat(name: str) -> None:
+    """Tell the gateways this process is alive; now and then, wake stranded conversations."""
     r = _r()
+    last_sweep = 0.0
     while True:
         try:
             r.set(K.WORKER_HEARTBEAT + name, datetime.now(UTC).isoformat(), ex=15)
+            if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+                last_sweep = time.monotonic()
+                if woken := sweep(r):
+                    log.info("woke %d conversation(s) with waiting messages", woken)
         except redis.RedisError:
             log.warning("worker heartbeat: Redis unreachable")
         threading.Event().wait(5)

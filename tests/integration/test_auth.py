@@ -15,8 +15,11 @@ from tests.support.servers import RedisServer
 @pytest.fixture
 async def client(redis_server: RedisServer) -> AsyncIterator[TestClient]:
     # Its own database: this in-process gateway must not join another stack's reply group.
-    settings = load_settings(OMNIGATE_REDIS_URL=redis_server.url(2),
-                             OMNIGATE_API_TOKEN="s3cret", OMNIGATE_GATEWAY_ID="auth-test")
+    settings = load_settings(
+        OMNIGATE_REDIS_URL=redis_server.url(2),
+        OMNIGATE_API_TOKEN="s3cret",
+        OMNIGATE_GATEWAY_ID="auth-test",
+    )
     async with TestClient(TestServer(create_app(settings))) as c:
         yield c
 
@@ -31,6 +34,7 @@ async def test_a_missing_or_wrong_token_is_refused(client: TestClient, header: s
 
 async def test_the_right_token_is_let_through(client: TestClient) -> None:
     # An invalid body past the token check proves the request was let in.
-    resp = await client.post("/api/chat", json={"text": "hi"},
-                             headers={"Authorization": "Bearer s3cret"})
+    resp = await client.post(
+        "/api/chat", json={"text": "hi"}, headers={"Authorization": "Bearer s3cret"}
+    )
     assert resp.status == 400

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import chat, stack_env, uid
-from tests.support.servers import RedisServer, Stack, free_port, wait_for
+from tests.support.servers import RedisServer, Stack, free_port, until
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,13 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sta
     workdir: Path = tmp_path_factory.mktemp("outage")
     server = RedisServer(workdir / "redis", persistent=True)
     env = stack_env(server.url(0), {"OMNIGATE_BRAIN": "tests.support.script_brain:ScriptBrain"})
-    stack = Stack("outage", env, workdir, free_port(),
-                  ["--pool", "threads", "--concurrency", "2", "--hostname", "outage@%h"])
+    stack = Stack(
+        "outage",
+        env,
+        workdir,
+        free_port(),
+        ["--pool", "threads", "--concurrency", "2", "--hostname", "outage@%h"],
+    )
     stack.start()
     yield stack, server
     stack.stop()
@@ -41,5 +46,5 @@ async def test_redis_down_gives_503_and_back_up_works_again(
         assert r.status == 503
 
     server.start()
-    wait_for(lambda: stack._get("/readyz") == 200, 30, "readiness after Redis came back")
+    await until(lambda: stack._get("/readyz") == 200, 30, "readiness after Redis came back")
     assert (await chat(http, stack, user, "echo: after"))[0]["text"] == "echo: after"

@@ -48,5 +48,5 @@ async def test_twenty_messages_at_once_are_answered_one_at_a_time_in_order(
     r = redis.Redis.from_url(script_stack.redis_url)
     session = json.loads(r.get(f"og:session:api:{user}") or b"{}")
     said = [h["text"] for h in session["history"] if h["role"] == "user"]
-    assert said == [f"sleep: 0.05 m{i}" for i in range(20)][-len(said):]
+    assert said == [f"sleep: 0.05 m{i}" for i in range(20)][-len(said) :]
     assert session["slots"]["turns"] == 20

@@ -43,18 +43,42 @@ class ScriptBrain:
             time.sleep(float(secs))
             return [Reply(text=said or "slept")]
         if cmd == "buttons":
-            return [Reply(text="Pick one", buttons=(Button(title="Yes", payload="pay:yes"),
-                                                   Button(title="No", payload="pay:no")))]
+            return [
+                Reply(
+                    text="Pick one",
+                    buttons=(
+                        Button(title="Yes", payload="pay:yes"),
+                        Button(title="No", payload="pay:no"),
+                    ),
+                )
+            ]
         if cmd == "longbutton":
             return [Reply(text="Long", buttons=(Button(title="Long one", payload="L" * 200),))]
         if cmd == "products":
             title = rest or "Trail Runner 2"
-            return [Reply(text="Here you go", products=(
-                Product(sku="SKU-1", title=title, price=89.5, currency="EUR",
-                        url="https://shop.example/p/1", image_url="https://shop.example/1.jpg"),
-                Product(sku="SKU-2", title="Road Racer", price=120.0, currency="EUR",
-                        url="https://shop.example/p/2", image_url=None),
-            ))]
+            return [
+                Reply(
+                    text="Here you go",
+                    products=(
+                        Product(
+                            sku="SKU-1",
+                            title=title,
+                            price=89.5,
+                            currency="EUR",
+                            url="https://shop.example/p/1",
+                            image_url="https://shop.example/1.jpg",
+                        ),
+                        Product(
+                            sku="SKU-2",
+                            title="Road Racer",
+                            price=120.0,
+                            currency="EUR",
+                            url="https://shop.example/p/2",
+                            image_url=None,
+                        ),
+                    ),
+                )
+            ]
         if cmd == "long":
             n = int(rest)
             return [Reply(text=("word " * (n // 5 + 1))[:n])]

@@ -39,6 +39,16 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """``wait_for`` for async tests: polls without blocking the test's event loop."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
 class RedisServer:
     """A private ``redis-server`` for the test session."""
 
@@ -48,9 +58,23 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed: run `make setup`")
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
-        self.args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                     "--appendonly", "yes" if persistent else "no", "--appendfsync", "always",
-                     "--dir", str(workdir), "--loglevel", "warning"]
+        self.args = [
+            exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if persistent else "no",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(workdir),
+            "--loglevel",
+            "warning",
+        ]
         self.start()
 
     def start(self) -> None:
@@ -80,10 +104,13 @@ class Proc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", *self.args],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -113,8 +140,9 @@ class Proc:
 class Stack:
     """A gateway and a worker sharing one Redis database."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, port: int,
-                 worker_args: list[str]) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, port: int, worker_args: list[str]
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.env = env
@@ -137,16 +165,22 @@ class Stack:
         for w in self.workers:
             w.start()
         self.start_gateway()
-        wait_for(lambda: self._get("/readyz") == 200 or self._dead(), ready_timeout,
-                 f"{self.url}/readyz (logs: {self.gateway.log_path}, {self.worker.log_path})")
+        wait_for(
+            lambda: self._get("/readyz") == 200 or self._dead(),
+            ready_timeout,
+            f"{self.url}/readyz (logs: {self.gateway.log_path}, {self.worker.log_path})",
+        )
         if self._dead():
             logs = "\n".join(p.log()[-3000:] for p in [*self.workers, self.gateway])
             raise RuntimeError(f"a process died:\n{logs}")
 
     def start_gateway(self) -> None:
         self.gateway.start()
-        wait_for(lambda: self._get("/healthz") == 200 or not self.gateway.alive(), 60,
-                 f"{self.url}/healthz")
+        wait_for(
+            lambda: self._get("/healthz") == 200 or not self.gateway.alive(),
+            60,
+            f"{self.url}/healthz",
+        )
         if not self.gateway.alive():
             raise RuntimeError(f"gateway died:\n{self.gateway.log()[-3000:]}")
 

@@ -38,11 +38,18 @@ def test_outbound_numbers_its_replies_from_first_seq() -> None:
 def test_reply_json_has_exactly_the_design_fields() -> None:
     reply = Reply(
         text="Here",
-        products=(Product(sku="S", title="T", price=1.5, currency="EUR", url=None, image_url=None),),
+        products=(
+            Product(sku="S", title="T", price=1.5, currency="EUR", url=None, image_url=None),
+        ),
     )
     assert set(reply.model_dump()) == {"text", "buttons", "products", "handoff"}
     assert set(reply.model_dump()["products"][0]) == {
-        "sku", "title", "price", "currency", "url", "image_url"
+        "sku",
+        "title",
+        "price",
+        "currency",
+        "url",
+        "image_url",
     }
 
 
@@ -58,7 +65,10 @@ def test_reply_json_has_exactly_the_design_fields() -> None:
 )
 def test_inbound_rejects_bad_fields(bad: dict[str, object]) -> None:
     base: dict[str, object] = {
-        "channel": "web", "platform_id": "p", "user": {"id": "u"}, "conversation": "c"
+        "channel": "web",
+        "platform_id": "p",
+        "user": {"id": "u"},
+        "conversation": "c",
     }
     with pytest.raises(ValidationError):
         Inbound.model_validate({**base, **bad})

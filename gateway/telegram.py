@@ -1,0 +1,381 @@
+"""The Telegram channel in the gateway: ``POST /telegram/webhook``, long polling for
+development, and the adapter that sends replies through python-telegram-bot.
+
+Mounted by ``setup(app)`` when ``TELEGRAM_BOT_TOKEN`` is set. Mode: ``webhook`` mounts the route
+(``omnigate telegram set-webhook URL`` registers it with Telegram); ``polling`` runs PTB's
+updater; ``auto`` polls when there is no webhook secret. Both paths put each update through the
+same ``TelegramChannel.accept``: translate (``channels.telegram``) and hand to ingress, which
+dedupes on ``update_id``. The PTB ``Application`` starts and stops with the aiohttp app; it has
+no web server of its own (``updater(None)`` in webhook mode).
+
+Sending: one reply may be several Telegram messages (split text, product cards); each is spaced
+by the shared rate limiter (1/s per chat, 30/s per bot) and marked in Redis once sent, so a
+retried reply resumes where it stopped. PTB does not retry requests itself (``HTTPXRequest``
+makes one attempt; httpx's transport has no retries), so a send is never doubled by the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import html
+import logging
+import re
+import warnings
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+from telegram import Bot, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
+
+from channels.base import DeliveryFailed, RetryLater
+from channels.schema import ChannelName, Outbound
+from channels.telegram import Op, PhotoOp, TextOp, parse_update, render_reply, stored_callback_key
+from gateway import constants as K
+from gateway.context import GATEWAY, Gateway, json_error, read_json
+from gateway.errors import Unavailable
+from gateway.ratelimit import RateLimiter
+from gateway.settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "callback_query"]  # what parse_update reads; the rest is noise
+CALLBACK_TTL_S = 30 * 24 * 3600  # a long button payload outlives its message by this long
+PER_CHAT_PER_S = 1.0
+PER_BOT_PER_S = 30.0
+NETWORK_RETRY_S = 2.0
+EXPIRED_BUTTON = "This button has expired; please ask again."
+
+UNREADABLE = Counter("omnigate_telegram_unreadable_updates_total",
+                     "Telegram updates answered 200 but not understood")
+
+
+def setup(app: web.Application) -> None:
+    """Mount the Telegram channel when ``TELEGRAM_BOT_TOKEN`` is set; otherwise do nothing."""
+    gw = app[GATEWAY]
+    s = gw.settings
+    if not s.telegram_bot_token:
+        return
+    polling = s.telegram_mode == "polling" or (
+        s.telegram_mode == "auto" and not s.telegram_webhook_secret)
+    if not polling and not s.telegram_webhook_secret:
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET is missing, and has no default: the webhook "
+                          "route checks it on every update (or set TELEGRAM_MODE=polling)")
+    channel = TelegramChannel(gw, polling)
+    gw.adapters[ChannelName.telegram] = channel
+    app[TELEGRAM] = channel
+    if s.telegram_webhook_secret:
+        app.router.add_post(WEBHOOK_PATH, webhook)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        channel.start()
+        yield
+        await channel.close()  # idempotent: the gateway closes its adapters first
+
+    app.cleanup_ctx.append(lifecycle)
+
+
+def _application(settings: Settings, polling: bool) -> Application:  # type: ignore[type-arg]
+    api = settings.telegram_api_url.rstrip("/")
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token or "")
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .connect_timeout(5).read_timeout(10).write_timeout(10).pool_timeout(5)
+    )
+    if not polling:
+        builder = builder.updater(None)
+    return builder.build()
+
+
+class TelegramChannel:
+    """The PTB ``Application`` of this gateway, the inbound path, and the channel adapter."""
+
+    name = ChannelName.telegram
+
+    def __init__(self, gw: Gateway, polling: bool) -> None:
+        self._gw = gw
+        self.polling = polling
+        self.secret = gw.settings.telegram_webhook_secret or ""
+        self.application = _application(gw.settings, polling)
+        self.bot = self.application.bot
+        self._limiter = RateLimiter(gw.redis, "telegram")
+        self._starter: asyncio.Task[None] | None = None
+        self._acks: set[asyncio.Task[None]] = set()
+        if polling:
+            self.application.add_handler(TypeHandler(Update, self._on_polled))
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Initialise PTB (``getMe``) in the background, retrying while Telegram is
+        unreachable, so the gateway serves its other channels meanwhile. The bot can send
+        before that: its HTTP client exists from the start."""
+        self._starter = asyncio.create_task(self._start(), name="telegram-start")
+
+    async def _start(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except TelegramError as exc:
+                log.error("Telegram getMe failed (%s); retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
+        await self.application.start()
+        if self.polling and self.application.updater is not None:
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            log.info("Telegram: polling getUpdates as @%s", self.bot.username)
+        else:
+            log.info("Telegram: webhook mode as @%s", self.bot.username)
+
+    async def close(self) -> None:
+        """Stop polling and PTB; release the HTTP clients."""
+        if self._starter is not None:
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._starter
+            self._starter = None
+        for t in list(self._acks):
+            with contextlib.suppress(Exception):
+                await t
+        app = self.application
+        with contextlib.suppress(Exception):
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+        with contextlib.suppress(Exception):
+            await self.bot.shutdown()
+
+    # --- inbound --------------------------------------------------------------------------
+
+    async def accept(self, update: Update) -> str:
+        """Translate ``update`` and queue its turn: "queued", "duplicate" or "ignored".
+        Raises ``Unavailable`` when it cannot be queued (the webhook answers 503)."""
+        try:
+            inbound = parse_update(update, self._gw.settings.max_text_chars)
+        except Exception:
+            UNREADABLE.inc()
+            log.exception("could not translate Telegram update %s", update.update_id)
+            return "ignored"
+        if inbound is None:
+            return "ignored"
+        query = update.callback_query
+        key = stored_callback_key(inbound.payload) if inbound.payload else None
+        if key is not None:
+            try:
+                long_payload = await self._gw.redis.get(K.TG_CALLBACK + key)
+            except RedisError as exc:
+                raise Unavailable(f"Redis is unreachable ({exc}); try again shortly") from exc
+            if long_payload is None:
+                if query is not None:
+                    self._answer(query.id, EXPIRED_BUTTON)
+                return "ignored"
+            inbound = inbound.model_copy(update={"payload": long_payload.decode()})
+        fresh = await self._gw.ingress.submit(inbound)
+        if query is not None:
+            self._answer(query.id)  # the platform's ack of a press: stops the button spinner
+        return "queued" if fresh else "duplicate"
+
+    def _answer(self, query_id: str, text: str | None = None) -> None:
+        async def answer() -> None:
+            try:
+                await self.bot.answer_callback_query(query_id, text=text)
+            except TelegramError as exc:  # e.g. "query is too old" on a re-sent update
+                log.info("answerCallbackQuery %s: %s", query_id, exc)
+
+        task = asyncio.create_task(answer())
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _on_polled(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Polling: the same path as the webhook; getUpdates has already moved past this
+        update, so keep trying while Redis is away rather than lose it."""
+        delay = 0.5
+        while True:
+            try:
+                await self.accept(update)
+                return
+            except Unavailable as exc:
+                log.warning("Telegram update %s not queued yet: %s", update.update_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    # --- outbound (ChannelAdapter) ------------------------------------------------------------
+
+    async def send(self, out: Outbound, index: int) -> None:
+        """Send reply ``index`` as one or more messages; parts sent before a retry are
+        skipped. Raises ``RetryLater`` (429, network) or ``DeliveryFailed``."""
+        chat_id = _chat_id(out.conversation)
+        rendered = render_reply(out.replies[index])
+        r = self._gw.redis
+        for key, payload in rendered.stored.items():
+            await r.set(K.TG_CALLBACK + key, payload, ex=CALLBACK_TTL_S)
+        seq = out.first_seq + index
+        for part, op in enumerate(rendered.ops):
+            mark = f"{K.TG_PART_SENT}{chat_id}:{seq}:{part}"
+            if await r.exists(mark):
+                continue
+            await self._limiter.wait(f"chat:{chat_id}", PER_CHAT_PER_S)
+            await self._limiter.wait("bot", PER_BOT_PER_S)
+            await self._send_op(chat_id, op)
+            await r.set(mark, 1, ex=self._gw.settings.dedupe_ttl_s)
+
+    async def _send_op(self, chat_id: int, op: Op) -> None:
+        try:
+            if isinstance(op, PhotoOp):
+                try:
+                    await self.bot.send_photo(chat_id, op.photo, caption=op.caption,
+                                              parse_mode=ParseMode.HTML, reply_markup=op.keyboard)
+                    return
+                except BadRequest as exc:
+                    if _chat_gone(exc):
+                        raise
+                    log.warning("Telegram refused photo %s (%s); sending text", op.photo, exc)
+                    op = op.fallback
+            await self._send_text(chat_id, op)
+        except RetryAfter as exc:
+            wait = _seconds(exc)
+            await self._limiter.hold(f"chat:{chat_id}", wait)
+            raise RetryLater(wait, f"Telegram flood control for chat {chat_id}") from exc
+        except (Forbidden, ChatMigrated) as exc:
+            raise DeliveryFailed(f"chat {chat_id}: {exc}") from exc
+        except BadRequest as exc:
+            raise DeliveryFailed(f"chat {chat_id}: {exc}") from exc
+        except TimedOut as exc:
+            # Ambiguous: Telegram may have the message. Retrying risks a double, dropping
+            # risks a loss; the design says never lose an acknowledged reply.
+            raise RetryLater(NETWORK_RETRY_S, f"Telegram timed out: {exc}") from exc
+        except NetworkError as exc:
+            raise RetryLater(NETWORK_RETRY_S, f"Telegram unreachable: {exc}") from exc
+
+    async def _send_text(self, chat_id: int, op: TextOp) -> None:
+        try:
+            await self.bot.send_message(chat_id, op.html, parse_mode=ParseMode.HTML,
+                                        reply_markup=op.keyboard)
+        except BadRequest as exc:
+            if "can't parse entities" not in str(exc).lower():
+                raise
+            # The renderer balances its tags; should Telegram still refuse the markup, the
+            # customer gets the words without it rather than nothing.
+            log.error("Telegram refused our HTML (%s); sending plain text", exc)
+            await self.bot.send_message(chat_id, _plain(op.html), reply_markup=op.keyboard)
+
+    async def typing(self, conversation: str, meta: dict[str, str]) -> None:
+        """``sendChatAction typing`` (shows ~5 s; delivery repeats it every ~4 s of a turn).
+        Takes a slot of the per-bot limit only: a chat's 1/s is kept for its replies."""
+        chat_id = _chat_id(conversation)
+        await self._limiter.wait("bot", PER_BOT_PER_S)
+        with contextlib.suppress(TelegramError):
+            await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
+
+
+def _chat_id(conversation: str) -> int:
+    try:
+        return int(conversation)
+    except ValueError:
+        raise DeliveryFailed(f"{conversation!r} is not a Telegram chat id") from None
+
+
+def _chat_gone(exc: BadRequest) -> bool:
+    msg = str(exc).lower()
+    return "chat not found" in msg or "user not found" in msg
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 moves retry_after from int to timedelta
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _plain(html_text: str) -> str:
+    return html.unescape(re.sub(r"<[^<>]+>", "", html_text))
+
+
+TELEGRAM = web.AppKey("telegram", TelegramChannel)
+
+
+# --- the webhook route ------------------------------------------------------------------------
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """One update from Telegram. 403 without the secret; 200 once queued (or a duplicate, or
+    ignored); 503 when it cannot be queued, so Telegram re-sends it.
+
+    Bodies that are not JSON objects with an integer ``update_id`` are answered 400: Telegram
+    never sends such a thing, so whoever did (a proxy, a test, a bug) should hear it. But a
+    body that has an ``update_id`` and that PTB or our translation cannot read is answered 200
+    and logged (and counted): it did come from Telegram, which re-sends a non-2xx update for
+    hours and holds the bot's later updates back behind it, so refusing it would stall the
+    bot for every customer without ever succeeding.
+    """
+    channel = request.app[TELEGRAM]
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), channel.secret.encode()):
+        return json_error(403, f"missing or wrong {SECRET_HEADER}")
+    body = await read_json(request)
+    update_id = body.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        return json_error(400, "not a Telegram update: no integer 'update_id'")
+    try:
+        update = Update.de_json(body, channel.bot)
+    except Exception as exc:
+        UNREADABLE.inc()
+        log.error("unreadable Telegram update %s (%s): %.500r", update_id, exc, body)
+        return web.json_response({"ok": True, "result": "ignored"})
+    result = await channel.accept(update)
+    return web.json_response({"ok": True, "result": result})
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def set_webhook(settings: Settings, url: str) -> None:
+    """Register ``url`` — the gateway's public ``https://…/telegram/webhook`` — as the bot's
+    webhook, with ``TELEGRAM_WEBHOOK_SECRET`` as the secret token Telegram sends back on every
+    update."""
+    if not settings.telegram_bot_token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is missing, and has no default")
+    secret = settings.telegram_webhook_secret
+    if not secret:
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET is missing, and has no default: set it to "
+                          "a random string of letters, digits, _ and - (up to 256)")
+    if len(secret) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret):
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and -, "
+                          "at most 256 of them (Telegram's rule for secret_token)")
+    if not urlsplit(url).path.endswith(WEBHOOK_PATH):
+        log.warning("%s does not end with %s, the gateway's webhook route", url, WEBHOOK_PATH)
+    api = settings.telegram_api_url.rstrip("/")
+
+    async def register() -> None:
+        async with Bot(settings.telegram_bot_token or "", base_url=f"{api}/bot",
+                       base_file_url=f"{api}/file/bot") as bot:
+            await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    try:
+        asyncio.run(register())
+    except TelegramError as exc:
+        raise ConfigError(f"Telegram refused the webhook {url}: {exc}") from exc
