@@ -41,6 +41,7 @@ from workers.outgoing import Outgoing, number, stream_fields, typing_fields
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
+TYPING_AFTER_S = 0.5
 TYPING_EVERY_S = 4.0
 DONE_TTL_S = 7 * 24 * 3600
 # The conversation lock lives this long unless the turn holding it extends it (every
@@ -173,6 +174,9 @@ class _typing:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        # Quick turns show no indicator: it would only flicker before the reply.
+        if self._stop.wait(TYPING_AFTER_S):
+            return
         while True:
             try:
                 self._r.xadd(K.REPLY_STREAM, self._fields)  # type: ignore[arg-type]
