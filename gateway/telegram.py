@@ -79,6 +79,8 @@ def setup(app: web.Application) -> None:
     if not polling and not s.telegram_webhook_secret:
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET is missing, and has no default: the webhook "
                           "route checks it on every update (or set TELEGRAM_MODE=polling)")
+    # httpx logs every request URL at INFO, and a Bot API URL holds the bot token.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
     channel = TelegramChannel(gw, polling)
     gw.adapters[ChannelName.telegram] = channel
     app[TELEGRAM] = channel
@@ -93,7 +95,7 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(lifecycle)
 
 
-def _application(settings: Settings, polling: bool) -> Application:  # type: ignore[type-arg]
+def _application(settings: Settings, polling: bool) -> Application:
     api = settings.telegram_api_url.rstrip("/")
     builder = (
         Application.builder()
@@ -121,6 +123,7 @@ class TelegramChannel:
         self._limiter = RateLimiter(gw.redis, "telegram")
         self._starter: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[None]] = set()
+        self._closing = False
         if polling:
             self.application.add_handler(TypeHandler(Update, self._on_polled))
 
@@ -151,6 +154,7 @@ class TelegramChannel:
 
     async def close(self) -> None:
         """Stop polling and PTB; release the HTTP clients."""
+        self._closing = True
         if self._starter is not None:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -193,7 +197,9 @@ class TelegramChannel:
                 if query is not None:
                     self._answer(query.id, EXPIRED_BUTTON)
                 return "ignored"
-            inbound = inbound.model_copy(update={"payload": long_payload.decode()})
+            if isinstance(long_payload, bytes):
+                long_payload = long_payload.decode()
+            inbound = inbound.model_copy(update={"payload": long_payload})
         fresh = await self._gw.ingress.submit(inbound)
         if query is not None:
             self._answer(query.id)  # the platform's ack of a press: stops the button spinner
@@ -219,6 +225,9 @@ class TelegramChannel:
                 await self.accept(update)
                 return
             except Unavailable as exc:
+                if self._closing:
+                    log.error("shutting down: Telegram update %s was not queued", update.update_id)
+                    return
                 log.warning("Telegram update %s not queued yet: %s", update.update_id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)

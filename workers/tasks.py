@@ -72,7 +72,8 @@ def turn(self: object, conv: str) -> None:
     """Answer the oldest waiting message of conversation ``conv`` (``channel:conversation``)."""
     settings = get_settings()
     r = _r()
-    lock = r.lock(K.LOCK + conv, timeout=LOCK_TTL_S, blocking=False)
+    # Not thread-local: the typing thread extends the lock while the turn runs.
+    lock = r.lock(K.LOCK + conv, timeout=LOCK_TTL_S, blocking=False, thread_local=False)
     if not lock.acquire():
         return  # the holder chains the next turn
     try:
