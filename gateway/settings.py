@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -80,6 +81,14 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, v: str) -> str:
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, v: str | None) -> str | None:
+        # Telegram accepts only these characters in secret_token.
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", v):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return v
 
     @property

@@ -31,3 +31,11 @@ def test_web_chat_refuses_to_sign_without_a_secret(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("OMNIGATE_WEB_SECRET", raising=False)
     with pytest.raises(ConfigError, match="OMNIGATE_WEB_SECRET is missing"):
         _ = load_settings().effective_web_secret
+
+
+def test_a_telegram_secret_telegram_would_refuse_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "has spaces!")
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET"):
+        load_settings()
