@@ -45,6 +45,14 @@ RATE = PREFIX + "rate:"  # + channel:scope
 
 # --- handoff ------------------------------------------------------------------------------
 AGENT_THREAD = PREFIX + "agent-thread:"  # + slack thread ts -> conv
+AGENT_THREAD_OF = PREFIX + "agent-thread-of:"  # + conv -> slack thread ts (the reverse)
+# SET of conversation keys now with an agent (what `/omnigate resolve` offers to close).
+HANDOFF_OPEN = PREFIX + "handoff-open"
+
+# --- Slack --------------------------------------------------------------------------------
+# Marks one Slack message of a reply already posted (a reply may be several messages).
+SLACK_PART_SENT = PREFIX + "slack-sent:"  # + conv:seq:part
+SLACK_PAYLOAD = PREFIX + "slack-payload:"  # + short key -> button payload too long for Slack
 
 # --- Telegram -----------------------------------------------------------------------------
 TG_CALLBACK = PREFIX + "tg-callback:"  # + short key -> long button payload

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_STORE = Path(__file__).resolve().parent.parent / "brain" / "demo_shop"
@@ -91,6 +91,15 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return v
 
+    @model_validator(mode="after")
+    def _agents_need_slack(self) -> Settings:
+        if self.agent_channel and not (self.slack_bot_token and self.slack_signing_secret):
+            raise ValueError(
+                "OMNIGATE_AGENT_CHANNEL is set, but SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+                "are not: the agents' console is a Slack channel"
+            )
+        return self
+
     @property
     def effective_web_secret(self) -> str:
         """The HMAC key for visitor tokens; refuses to run without one."""
@@ -109,8 +118,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "?"
-            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            if err["loc"]:
+                problems.append(f"{err['loc'][0]}: {err['msg']} (got {err.get('input')!r})")
+            else:
+                problems.append(err["msg"].removeprefix("Value error, "))
         raise ConfigError("bad setting: " + "; ".join(problems)) from None
 
 

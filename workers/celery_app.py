@@ -12,7 +12,11 @@ from gateway.settings import Settings, get_settings
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app configured from ``settings``."""
-    app = Celery("omnigate", broker=settings.redis_url, include=["workers.tasks"])
+    app = Celery(
+        "omnigate",
+        broker=settings.redis_url,
+        include=["workers.tasks", "workers.handoff_tasks"],
+    )
     limit = settings.turn_time_limit_s
     app.conf.update(
         task_default_queue=K.QUEUE_BRAIN,
@@ -32,7 +36,8 @@ def make_celery(settings: Settings) -> Celery:
         task_soft_time_limit=max(limit - 5, 1),
         broker_transport_options={
             # Unacked tasks go back to the queue after this long: well above the longest turn.
-            "visibility_timeout": limit * 3,
+            # Also above the agent timeout: that task waits in the queue with a countdown.
+            "visibility_timeout": max(limit * 3, settings.agent_timeout_s + 60),
             "global_keyprefix": K.CELERY_KEY_PREFIX,
         },
         broker_connection_retry_on_startup=True,

@@ -1,29 +1,235 @@
 """Human handoff, as the worker sees it: which turns the bot answers, which go to an agent.
 
-A conversation is in state ``bot`` or ``with_agent`` (``brain.types.Session.state``). While
-it is with an agent the bot stays silent: the customer's messages are forwarded to the
-agents' console, and the agent's messages (inbound with ``meta["role"] == "agent"``) go to the
-customer on the channel they wrote on.
+A conversation is in state ``bot`` or ``with_agent`` (``brain.types.Session.state``), with the
+record of its last handoff in ``Session.handoff``. Everything below runs inside a turn, under
+the conversation's lock, so the state changes in the order the messages came:
+
+- the brain hands off (a reply with ``handoff``) → ``after_brain`` opens a thread in the
+  agents' Slack channel (an outgoing with meta ``handoff_for=<conv>``, ``opening="1"``; the
+  Slack adapter keeps the thread's ts) and schedules the agent timeout;
+- while with an agent the bot stays silent: ``route`` forwards the customer's messages to the
+  thread (``opening=""``), and sends the agent's messages (inbound with ``meta["role"] ==
+  "agent"``, queued in the customer's own conversation) to the customer on their channel;
+- the agent's "Return to bot" (payload ``og:resolve``) gives the conversation back;
+- the agent timeout (a system inbound, ``meta["role"] == "system"``) tells the customer
+  nobody is free and offers to leave an email; an email then closes the handoff.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 from brain.types import Handoff, Session
 from channels.schema import Button, ChannelName, Inbound, Reply, User
 from gateway.settings import Settings
 from workers.outgoing import Outgoing
 
+log = logging.getLogger(__name__)
+
 RESOLVE_PAYLOAD = "og:resolve"
+TIMEOUT_EVENT = "handoff_timeout"
 CONSOLE_USER = User(id="omnigate", name="omnigate")
+TRANSCRIPT_LINES = 20
+SUMMARY_CHARS = 500
+
+BACK_WITH_BOT = "You're back with the shop's assistant. How can I help?"
+NOBODY_FREE = (
+    "Sorry, nobody from our team is free right now. Leave your email address here and we'll "
+    "write back to you as soon as we can."
+)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+Author = Literal["bot", "agent", "system"]
 
 
-def _to_console(conv: str, text: str, settings: Settings, *, opening: bool) -> Outgoing:
-    assert settings.agent_channel
-    buttons = (
-        (Button(title="Return to bot", payload=f"{RESOLVE_PAYLOAD}:{conv}"),) if opening else ()
+def resolve_payload(conv: str) -> str:
+    """The "Return to bot" button's payload for conversation ``conv``."""
+    return f"{RESOLVE_PAYLOAD}:{conv}"
+
+
+def timeout_inbound(conv: str, handoff_id: str) -> Inbound:
+    """The system message that tells conversation ``conv`` its agent timeout is up; its
+    platform id makes a second delivery of the timeout task a duplicate."""
+    channel, _, conversation = conv.partition(":")
+    return Inbound(
+        channel=ChannelName(channel),
+        platform_id=f"handoff-timeout:{handoff_id}",
+        user=CONSOLE_USER,
+        conversation=conversation,
+        text="[no agent answered in time]",
+        meta={"role": "system", "event": TIMEOUT_EVENT, "handoff": handoff_id},
     )
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing] | None:
+    """Turns the bot must not answer. ``None``: run the brain as usual."""
+    role = inbound.meta.get("role")
+    if role == "agent":
+        return _from_agent(inbound, session, settings)
+    if role == "system":
+        return _from_system(inbound, session, settings)
+    if session.state != "with_agent":
+        return None
+    if not settings.agent_channel:
+        log.warning("%s was with an agent but no agents' channel is set; back to the bot",
+                    inbound.conversation_key)
+        session.state = "bot"
+        return None
+    h = session.handoff
+    if h is None:  # an old session: state without the record
+        h = session.handoff = Handoff(requested_at=datetime.now(UTC))
+    # The agent's answers go where the customer last wrote (e.g. their Slack thread).
+    h.customer = inbound.user
+    h.customer_meta = dict(inbound.meta)
+    conv = inbound.conversation_key
+    who = _name(inbound.user)
+    said = _as_text(inbound)
+    if h.timed_out_at is not None and h.email is None and (m := EMAIL.search(said)):
+        h.email = m.group(0)
+        _close(session, "email")
+        return [
+            _to_console(conv, f"**{who}:** {said}", settings),
+            _to_console(conv, f"{who} left {h.email} for a reply by email. The conversation "
+                        "is back with the bot.", settings),
+            _to_customer(inbound, session, f"Thank you! We'll write to you at {h.email}. "
+                         "Meanwhile, the shop's assistant is here if you need anything else.",
+                         "system"),
+        ]
+    return [_to_console(conv, f"**{who}:** {said}", settings)]
+
+
+def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
+    """An agent's message or "Return to bot", queued in the customer's conversation."""
+    conv = inbound.conversation_key
+    agent = _name(inbound.user)
+    h = session.handoff
+    if inbound.payload and inbound.payload.startswith(RESOLVE_PAYLOAD):
+        if session.state != "with_agent" or h is None:
+            return [_to_console(conv, "This conversation is already with the bot.", settings)]
+        _close(session, agent)
+        return [
+            _to_customer(inbound, session, BACK_WITH_BOT, "system"),
+            _to_console(conv, f"{agent} returned the conversation to the bot.", settings),
+        ]
+    if session.state != "with_agent" or h is None:
+        return [_to_console(conv, "This conversation is back with the bot: your message was "
+                            "not sent to the customer.", settings)]
+    if h.accepted_at is None:
+        h.accepted_at = datetime.now(UTC)
+        h.agent = agent
+        h.agent_id = inbound.user.id
+    h.thread = inbound.meta.get("agent_thread") or h.thread
+    return [_to_customer(inbound, session, inbound.text, "agent")]
+
+
+def _from_system(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
+    """Notices from omnigate itself; the agent timeout is the one there is."""
+    h = session.handoff
+    if inbound.meta.get("event") != TIMEOUT_EVENT:
+        log.warning("unknown system message in %s: %s", inbound.conversation_key, inbound.meta)
+        return []
+    if (
+        session.state != "with_agent"
+        or h is None
+        or h.id != inbound.meta.get("handoff")
+        or h.accepted_at is not None
+        or h.timed_out_at is not None
+    ):
+        return []  # answered, closed, or a later handoff: nothing to do
+    h.timed_out_at = datetime.now(UTC)
+    minutes = max(1, round(settings.agent_timeout_s / 60))
+    note = (f"No agent answered within {minutes} min; the customer was asked to leave an email. "
+            "You can still answer here.")
+    return [
+        _to_customer(inbound, session, NOBODY_FREE, "system"),
+        _to_console(inbound.conversation_key, note, settings),
+    ]
+
+
+def _close(session: Session, by: str) -> None:
+    session.state = "bot"
+    session.failures = 0
+    if session.handoff is not None:
+        session.handoff.resolved_at = datetime.now(UTC)
+        session.handoff.resolved_by = by
+
+
+# --- opening a handoff -------------------------------------------------------------------------
+
+
+def after_brain(
+    inbound: Inbound, session: Session, replies: list[Reply], settings: Settings
+) -> list[Outgoing]:
+    """When the brain hands off, open a thread in the agents' console with the transcript and
+    schedule the agent timeout."""
+    if not any(r.handoff for r in replies) or session.state == "with_agent":
+        return []
+    if not settings.agent_channel:
+        # No agents' console configured: the brain's own handoff text (support email) stands.
+        return []
+    conv = inbound.conversation_key
+    summary = _summary(session)
+    h = Handoff(
+        requested_at=datetime.now(UTC),
+        reason=_as_text(inbound)[:SUMMARY_CHARS],
+        summary=summary,
+        customer=inbound.user,
+        customer_meta=dict(inbound.meta),
+    )
+    session.state = "with_agent"
+    session.handoff = h
+    schedule_timeout(conv, h.id, settings.agent_timeout_s)
+    who = _name(inbound.user)
+    transcript = "\n".join(
+        f"{item.role}: {item.text}" for item in session.history[-TRANSCRIPT_LINES:]
+    )
+    text = (
+        f"**Handoff** — {who} on {inbound.channel.value} (`{conv}`)\n"
+        f"**Reason:** {h.reason or '-'}\n**Summary:** {summary or '-'}\n\n"
+        f"**Transcript:**\n{transcript or '-'}\n\n"
+        "Reply in this thread to answer the customer; \"Return to bot\" (or "
+        f"`/omnigate resolve {conv}`) gives the conversation back."
+    )
+    return [_to_console(conv, text, settings, opening=True)]
+
+
+def schedule_timeout(conv: str, handoff_id: str, countdown_s: int) -> None:
+    """Ask a worker to check on the handoff in ``countdown_s`` (``workers.handoff_tasks``)."""
+    from workers.handoff_tasks import schedule
+
+    try:
+        schedule(conv, handoff_id, countdown_s)
+    except Exception:  # the handoff stands without its timeout rather than fail the turn
+        log.exception("could not schedule the agent timeout of %s", conv)
+
+
+def _summary(session: Session) -> str:
+    """The brain's summary (``slots["handoff_summary"]``) or what the customer said last, and
+    what the dialogue knows (order, email…)."""
+    given = session.slots.get("handoff_summary")
+    if isinstance(given, str) and given.strip():
+        return given.strip()[:SUMMARY_CHARS]
+    said = "; ".join(h.text for h in session.history[-6:] if h.role == "user")
+    known = ", ".join(
+        f"{k}={v}" for k, v in session.slots.items()
+        if isinstance(v, str | int | float) and not isinstance(v, bool) and k != "turns"
+    )
+    return (said + (f" (known: {known})" if known else ""))[:SUMMARY_CHARS]
+
+
+# --- outgoing ----------------------------------------------------------------------------------
+
+
+def _to_console(conv: str, text: str, settings: Settings, *, opening: bool = False) -> Outgoing:
+    """A message for the agents' channel, in the thread of conversation ``conv``."""
+    assert settings.agent_channel
+    buttons = (Button(title="Return to bot", payload=resolve_payload(conv)),) if opening else ()
     return Outgoing(
         channel=ChannelName.slack,
         conversation=settings.agent_channel,
@@ -34,59 +240,30 @@ def _to_console(conv: str, text: str, settings: Settings, *, opening: bool) -> O
     )
 
 
-def _customer(inbound: Inbound, text: str, author: str) -> Outgoing:
+def _to_customer(inbound: Inbound, session: Session, text: str, author: Author) -> Outgoing:
+    """A message to the customer of ``inbound``'s conversation, where they last wrote."""
+    h = session.handoff
+    customer_side = inbound.meta.get("role") not in ("agent", "system")
+    meta: dict[str, Any] = dict(inbound.meta if customer_side or h is None else h.customer_meta)
+    user = inbound.user if customer_side or h is None or h.customer is None else h.customer
     return Outgoing(
         channel=inbound.channel,
         conversation=inbound.conversation,
-        user=inbound.user,
+        user=user,
         replies=[Reply(text=text)],
-        meta=dict(inbound.meta),
+        meta=meta,
         in_reply_to=inbound.id,
         author=author,
     )
 
 
-def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing] | None:
-    """Turns the bot must not answer. ``None``: run the brain as usual."""
-    conv = inbound.conversation_key
-    if inbound.meta.get("role") == "agent":
-        if inbound.payload and inbound.payload.startswith(RESOLVE_PAYLOAD):
-            session.state = "bot"
-            session.handoff = None
-            session.failures = 0
-            return [
-                _customer(
-                    inbound, "You're back with the shop's assistant. How can I help?", "system"
-                )
-            ]
-        if session.handoff and session.handoff.accepted_at is None:
-            session.handoff.agent = inbound.user.name or inbound.user.id
-            session.handoff.accepted_at = datetime.now(UTC)
-        return [_customer(inbound, inbound.text, "agent")]
-    if session.state == "with_agent" and settings.agent_channel:
-        who = inbound.user.name or inbound.user.id
-        return [_to_console(conv, f"*{who}:* {inbound.text}", settings, opening=False)]
-    return None
+def _name(user: User) -> str:
+    return user.name or user.id
 
 
-def after_brain(
-    inbound: Inbound, session: Session, replies: list[Reply], settings: Settings
-) -> list[Outgoing]:
-    """When the brain hands off, open a thread in the agents' console with the transcript."""
-    if not any(r.handoff for r in replies) or session.state == "with_agent":
-        return []
-    if not settings.agent_channel:
-        # No agents' console configured: the brain's own handoff text (support email) stands.
-        return []
-    now = datetime.now(UTC)
-    summary = "; ".join(h.text for h in session.history[-6:] if h.role == "user")[:500]
-    session.state = "with_agent"
-    session.handoff = Handoff(requested_at=now, reason=inbound.text[:500], summary=summary)
-    who = inbound.user.name or inbound.user.id
-    transcript = "\n".join(f"{h.role}: {h.text}" for h in session.history[-20:])
-    text = (
-        f"*Handoff* — {who} on {inbound.channel.value} ({inbound.conversation_key})\n"
-        f"*Reason:* {inbound.text}\n*Summary:* {summary or '-'}\n\n*Transcript:*\n{transcript}\n"
-        "Reply in this thread to answer the customer."
-    )
-    return [_to_console(inbound.conversation_key, text, settings, opening=True)]
+def _as_text(inbound: Inbound) -> str:
+    if inbound.text:
+        return inbound.text
+    if inbound.payload:
+        return f"[button] {inbound.payload}"
+    return "[" + (", ".join(a.kind for a in inbound.attachments) or "empty message") + "]"

@@ -121,7 +121,10 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> N
 
 def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
     """Route the message (bot or agent), run the brain, and update the transcript."""
-    author: Literal["agent", "user"] = "agent" if inbound.meta.get("role") == "agent" else "user"
+    role = inbound.meta.get("role")
+    author: Literal["agent", "system", "user"] = (
+        "agent" if role == "agent" else "system" if role == "system" else "user"
+    )
     routed = handoff.route(inbound, session, settings)
     if routed is not None:
         remember(session, HistoryItem(role=author, text=_as_text(inbound)), _max(settings))

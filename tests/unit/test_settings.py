@@ -39,3 +39,10 @@ def test_a_telegram_secret_telegram_would_refuse_is_refused_at_start(
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "has spaces!")
     with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET"):
         load_settings()
+
+
+def test_an_agents_channel_without_slack_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNIGATE_AGENT_CHANNEL", "C0AGENTS")
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="OMNIGATE_AGENT_CHANNEL is set, but SLACK_BOT_TOKEN"):
+        load_settings()

@@ -1,0 +1,410 @@
+"""Slack ↔ schema translation and Block Kit rendering. Pure functions: no I/O, no Redis, no
+client.
+
+Conversations. A direct message is the DM channel (``D…``); a mention in a channel opens a
+conversation per thread, ``<channel>/<thread root ts>``, so two buyers in one shared channel
+never share a session. ``Inbound.meta`` carries ``channel`` and ``thread_ts`` (where the answer
+goes); the delivery gets them back in ``Outbound.meta``.
+
+Inbound, ``parse_message`` (DMs), ``parse_mention`` (``app_mention`` in channels) and
+``parse_action`` (Block Kit button clicks) build an ``Inbound`` whose ``platform_id`` is the
+Events API ``event_id`` (retries of one event carry the same one) or the click's
+``trigger_id``. Outbound, ``render_reply`` turns a ``Reply`` into one or more Slack messages
+within Block Kit's limits (50 blocks a message, 3000 characters a section, 25 buttons an actions
+block, 2000 characters a button value).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.schema import Attachment, ChannelName, Inbound, Product, Reply, User
+
+MAX_BLOCKS = 50  # blocks in one message
+SECTION_TEXT_LIMIT = 3000  # characters of a section's text
+ACTIONS_LIMIT = 25  # elements in one actions block
+BUTTON_TEXT_LIMIT = 75  # characters of a button's label
+BUTTON_VALUE_LIMIT = 2000  # characters of a button's value
+FALLBACK_TEXT_LIMIT = 3000  # the notification text of a message with blocks
+ACTION_PREFIX = "og_btn_"  # action_id of our buttons: og_btn_<index>
+STORED_MARK = "~"  # button value "~<key>": the payload is stored under SLACK_PAYLOAD + key
+NO_TEXT = "Choose an option:"
+# Message subtypes that are still a person writing (everything else: edits, joins, bots…).
+USER_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+
+def conversation_of(channel: str, thread_root: str | None, direct: bool) -> str:
+    """The conversation id: the DM channel, or ``channel/thread root`` in a channel."""
+    if direct or not thread_root:
+        return channel
+    return f"{channel}/{thread_root}"
+
+
+def split_conversation(conversation: str) -> tuple[str, str | None]:
+    """``conversation_of`` undone: (channel id, thread ts or None)."""
+    channel, _, thread = conversation.partition("/")
+    return channel, thread or None
+
+
+def is_direct(channel: str, channel_type: str | None = None) -> bool:
+    """A one-to-one DM with the app (``D…`` channel ids, ``channel_type: im``)."""
+    return channel_type == "im" if channel_type else channel.startswith("D")
+
+
+# --- inbound ----------------------------------------------------------------------------------
+
+
+def is_person_message(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    """A message a person wrote: not a bot's (ours included), not an edit, join or deletion."""
+    if event.get("bot_id") or event.get("subtype", "") not in USER_SUBTYPES | {""}:
+        return False
+    user = event.get("user")
+    return bool(user) and user != bot_user_id
+
+
+def parse_message(
+    event: dict[str, Any], event_id: str, bot_user_id: str | None, max_text: int
+) -> Inbound | None:
+    """A direct message to the app → ``Inbound``; anything else (channels, bots, edits) → None.
+    In channels the app answers mentions only (``parse_mention``): a channel's every message
+    also comes as a ``message`` event, and the mention would be answered twice."""
+    channel = event.get("channel") or ""
+    if not is_direct(channel, event.get("channel_type")):
+        return None
+    if not is_person_message(event, bot_user_id):
+        return None
+    return _inbound(event, event_id, bot_user_id, max_text, direct=True)
+
+
+def parse_mention(
+    event: dict[str, Any], event_id: str, bot_user_id: str | None, max_text: int
+) -> Inbound | None:
+    """An ``app_mention`` in a channel → ``Inbound`` in the thread it starts or belongs to."""
+    if not event.get("channel") or event.get("bot_id") or not event.get("user"):
+        return None
+    if event.get("user") == bot_user_id:
+        return None
+    return _inbound(event, event_id, bot_user_id, max_text, direct=False)
+
+
+def _inbound(
+    event: dict[str, Any], event_id: str, bot_user_id: str | None, max_text: int, direct: bool
+) -> Inbound | None:
+    channel = str(event["channel"])
+    thread = event.get("thread_ts") or (None if direct else event.get("ts"))
+    text = plain_text(event.get("text") or "", bot_user_id)
+    attachments = attachments_of(event)
+    if not text and not attachments:
+        return None
+    meta = {"channel": channel}
+    if thread:
+        meta["thread_ts"] = str(thread)
+    if event.get("team"):
+        meta["team"] = str(event["team"])
+    return Inbound(
+        channel=ChannelName.slack,
+        platform_id=event_id,
+        user=User(id=str(event["user"])),
+        conversation=conversation_of(channel, thread, direct),
+        text=text[:max_text],
+        attachments=attachments,
+        meta=meta,
+    )
+
+
+def parse_action(body: dict[str, Any], action: dict[str, Any], payload: str) -> Inbound | None:
+    """A click on one of our buttons (a ``block_actions`` payload) → ``Inbound`` with
+    ``payload``, in the conversation of the message that carried the button."""
+    channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get(
+        "id"
+    )
+    user = body.get("user") or {}
+    if not channel or not user.get("id"):
+        return None
+    message = body.get("message") or {}
+    container = body.get("container") or {}
+    thread = container.get("thread_ts") or message.get("thread_ts")
+    direct = is_direct(channel)
+    meta = {"channel": channel}
+    if thread:
+        meta["thread_ts"] = str(thread)
+    if (body.get("team") or {}).get("id"):
+        meta["team"] = str(body["team"]["id"])
+    click = body.get("trigger_id") or f"{container.get('message_ts')}:{action.get('action_ts')}"
+    return Inbound(
+        channel=ChannelName.slack,
+        platform_id=f"action:{click}",
+        user=User(id=str(user["id"]), name=(user.get("name") or None)),
+        conversation=conversation_of(channel, thread, direct),
+        payload=payload,
+        meta=meta,
+    )
+
+
+def attachments_of(event: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The files shared with a message (``url_private`` needs the bot token to download)."""
+    out = []
+    for f in event.get("files") or ():
+        mime = f.get("mimetype") or None
+        kind = (
+            "photo" if mime and mime.startswith("image/")
+            else "audio" if mime and mime.startswith("audio/")
+            else "video" if mime and mime.startswith("video/")
+            else "document"
+        )
+        size = f.get("size")
+        out.append(
+            Attachment(
+                kind=kind,
+                url=f.get("url_private") or None,
+                file_id=f.get("id") or None,
+                name=f.get("name") or None,
+                size=size if isinstance(size, int) and size >= 0 else None,
+                mime=mime,
+            )
+        )
+    return tuple(out)
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+_CHANNEL = re.compile(r"<#[A-Z0-9]+\|([^>]*)>")
+_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
+_OTHER = re.compile(r"<[^>]*>")
+
+
+def plain_text(text: str, bot_user_id: str | None = None) -> str:
+    """A customer's Slack text as plain words for the brain: our own mention removed, links as
+    their label and URL, other mentions as ``@U…``, entities decoded."""
+
+    def link(m: re.Match[str]) -> str:
+        url, label = m.group(1).removeprefix("mailto:"), m.group(2)
+        if not label or url.endswith(label):  # <http://a.com|a.com>, <mailto:x@y.z|x@y.z>
+            return label or url
+        return f"{label} ({url})"
+
+    def mention(m: re.Match[str]) -> str:
+        return "" if m.group(1) == bot_user_id else f"@{m.group(1)}"
+
+    out = _MENTION.sub(mention, text)
+    out = _LINK.sub(link, out)
+    out = _CHANNEL.sub(lambda m: f"#{m.group(1)}", out)
+    out = _SPECIAL.sub(lambda m: f"@{m.group(1)}", out)
+    out = _OTHER.sub("", out)
+    return re.sub(r"[ \t]{2,}", " ", html.unescape(out)).strip()
+
+
+def to_markdown(text: str) -> str:
+    """An agent's Slack mrkdwn as the markdown subset of ``Reply.text``: ``*bold*`` →
+    ``**bold**``, ``<url|label>`` → ``[label](url)``; what the customer's channel renders."""
+
+    def link(m: re.Match[str]) -> str:
+        url, label = m.group(1), m.group(2)
+        if url.startswith("mailto:"):
+            return label or url.removeprefix("mailto:")
+        return f"[{label}]({url})" if label and label != url else url
+
+    out = _LINK.sub(link, text)
+    out = _MENTION.sub(lambda m: f"@{m.group(1)}", out)
+    out = _CHANNEL.sub(lambda m: f"#{m.group(1)}", out)
+    out = _SPECIAL.sub("", out)
+    out = _OTHER.sub("", out)
+    out = re.sub(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])", r"**\1**", out)
+    out = re.sub(r"(?<![~\w])~(?=\S)([^~\n]+?)(?<=\S)~(?![~\w])", r"\1", out)
+    return html.unescape(out).strip()
+
+
+# --- outbound ---------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters (its own escaping, not HTML's)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\(((?:https?://|mailto:)[^\s)]+)\)")
+_MD_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.S)
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Our markdown subset as Slack mrkdwn: ``**b**`` → ``*b*``, ``[t](url)`` → ``<url|t>``;
+    ``_i_``, `` `c` `` and line breaks stay; ``& < >`` escaped."""
+    out = escape(markdown)
+
+    def link(m: re.Match[str]) -> str:
+        label = m.group(1).replace("|", "¦")
+        return f"<{m.group(2)}|{label}>"
+
+    out = _MD_LINK.sub(link, out)
+    return _MD_BOLD.sub(r"*\1*", out)
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One ``chat.postMessage``: the notification ``text`` and the ``blocks``."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+@dataclass
+class Rendered:
+    """A reply as Slack messages, and the long button payloads to store before sending."""
+
+    messages: list[SlackMessage]
+    stored: dict[str, str] = field(default_factory=dict)
+
+
+def render_reply(reply: Reply) -> Rendered:
+    """``reply`` → Slack messages within Block Kit's limits: the text in sections of at most
+    3000 characters, a section per product (its image as accessory), buttons in actions
+    blocks of at most 25; then at most 50 blocks a message."""
+    sections = split_mrkdwn(to_mrkdwn(reply.text))
+    blocks: list[dict[str, Any]] = [_section(chunk) for chunk in sections]
+    blocks += [product_block(p) for p in reply.products]
+    stored: dict[str, str] = {}
+    buttons = []
+    for i, b in enumerate(reply.buttons):
+        value = b.payload
+        if len(value) > BUTTON_VALUE_LIMIT:
+            key = payload_key(value)
+            stored[key] = value
+            value = STORED_MARK + key
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": f"{ACTION_PREFIX}{i}",
+                "text": {"type": "plain_text", "text": _clip(b.title, BUTTON_TEXT_LIMIT),
+                         "emoji": True},
+                "value": value,
+            }
+        )
+    for start in range(0, len(buttons), ACTIONS_LIMIT):
+        blocks.append({"type": "actions", "elements": buttons[start : start + ACTIONS_LIMIT]})
+    if not blocks:
+        blocks = [_section(" ")]
+    messages = [
+        SlackMessage(text=_fallback(reply, part), blocks=part)
+        for part in (blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS))
+    ]
+    return Rendered(messages=messages, stored=stored)
+
+
+def product_block(p: Product) -> dict[str, Any]:
+    """A product card: title (linked), price; the picture as the section's accessory."""
+    title = escape(p.title).replace("|", "¦")
+    head = f"*<{p.url}|{title}>*" if p.url else f"*{title}*"
+    text = _clip(f"{head}\n{p.price:,.2f} {escape(p.currency)}", SECTION_TEXT_LIMIT)
+    block: dict[str, Any] = {"type": "section", "block_id": f"product:{p.sku}"[:255],
+                             "text": {"type": "mrkdwn", "text": text}}
+    if p.image_url:
+        block["accessory"] = {"type": "image", "image_url": p.image_url,
+                              "alt_text": _clip(p.title, 2000) or p.sku}
+    return block
+
+
+def split_mrkdwn(text: str, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
+    """``text`` in chunks of at most ``limit`` characters, cut at a paragraph, a line or a
+    space where there is one, and never inside a ``<link|label>``."""
+    chunks = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = _cut_at(rest, limit)
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        chunks.append(rest)
+    return chunks
+
+
+def _cut_at(text: str, limit: int) -> int:
+    window = text[:limit]
+    cut = -1
+    for sep in ("\n\n", "\n", " "):
+        pos = window.rfind(sep)
+        if pos > limit // 2:
+            cut = pos
+            break
+    if cut <= 0:
+        cut = limit
+    opened = text.rfind("<", 0, cut)
+    if opened > text.rfind(">", 0, cut) and opened > 0:
+        cut = opened  # don't cut a link in two
+    return cut
+
+
+def payload_key(payload: str) -> str:
+    """The storage key of a button payload too long for a Slack button value."""
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def stored_payload_key(value: str) -> str | None:
+    """The storage key of a stored payload's button value, or None for a plain value."""
+    return value[len(STORED_MARK):] if value.startswith(STORED_MARK) else None
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _fallback(reply: Reply, blocks: list[dict[str, Any]]) -> str:
+    """The text Slack shows in notifications (and where blocks cannot be shown)."""
+    for b in blocks:
+        if b["type"] == "section" and b["text"]["text"].strip() and "accessory" not in b:
+            if not b.get("block_id", "").startswith("product:"):
+                return _clip(b["text"]["text"], FALLBACK_TEXT_LIMIT)
+    titles = [p.title for p in reply.products]
+    if titles and any(b.get("block_id", "").startswith("product:") for b in blocks):
+        return _clip(escape(", ".join(titles)), FALLBACK_TEXT_LIMIT)
+    return NO_TEXT if reply.buttons else " "
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- the agents' console ----------------------------------------------------------------------
+
+
+def agent_inbound(
+    conv: str,
+    agent: User,
+    platform_id: str,
+    *,
+    text: str = "",
+    payload: str | None = None,
+    thread: str | None = None,
+) -> Inbound:
+    """An agent's message (or "Return to bot") for the customer of conversation ``conv``
+    (``channel:conversation``, any channel): queued in that conversation, so it is handled in
+    order with the customer's own messages; ``meta["role"] == "agent"`` tells the worker."""
+    channel, _, conversation = conv.partition(":")
+    meta = {"role": "agent", "agent_user": agent.id}
+    if thread:
+        meta["agent_thread"] = thread
+    return Inbound(
+        channel=ChannelName(channel),
+        platform_id=platform_id,
+        user=agent,
+        conversation=conversation,
+        text=text,
+        payload=payload,
+        meta=meta,
+    )
+
+
+def agent_text(event: dict[str, Any], max_text: int) -> str:
+    """What an agent wrote in a handoff thread, for the customer: markdown, with the names of
+    any files they shared (the files themselves stay in Slack)."""
+    text = to_markdown(event.get("text") or "")
+    files = [f.get("name") or "file" for f in event.get("files") or ()]
+    if files:
+        text = (text + "\n" if text else "") + "[shared: " + ", ".join(files) + "]"
+    return text[:max_text]
