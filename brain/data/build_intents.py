@@ -1,0 +1,96 @@
+"""Rebuild ``intents.csv``, the intent model's training data, from public data sets and the
+hand-written examples in ``shop_examples.csv``.
+
+Deterministic (fixed seed). Needs ``../shared/data`` (bitext-customer-support, clinc150);
+the built file ships with the project, so nothing else needs that folder.
+Run: ``python -m brain.data.build_intents [SHARED_DATA_DIR]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PER_BITEXT_INTENT = 40
+PER_CLINC_SMALLTALK = 20
+CLINC_OOS = 70
+CLINC_OTHER_PER_INTENT = 2
+# clinc150 intents far from shopping, used as extra out_of_scope examples.
+CLINC_FAR = (
+    "weather", "translate", "calculator", "flight_status", "recipe", "book_flight",
+    "meaning_of_life", "spelling", "cook_time", "calories", "timezone", "definition",
+    "distance", "exchange_rate", "uber", "traffic", "alarm", "timer", "todo_list",
+    "reminder", "play_music", "roll_dice", "flip_coin", "fun_fact", "who_made_you",
+    "calendar", "oil_change_how", "jump_start", "restaurant_reservation", "tell_joke",
+)  # fmt: skip
+CLINC_SMALLTALK = {"greeting": "greeting", "goodbye": "goodbye", "thank_you": "thanks"}
+# Out-of-scope candidates that are really shop questions are left out.
+SHOP_WORDS = re.compile(
+    r"\b(order|address|payment|pay|refund|card|account|bill|ship|deliver|return|invoice|"
+    r"password|buy|purchase|price|shop|store|package|parcel)",
+    re.I,
+)
+
+
+def bitext(shared: Path, rng: random.Random) -> list[tuple[str, str, str]]:
+    """Up to PER_BITEXT_INTENT utterances per intent of the Bitext training split."""
+    by_intent: dict[str, list[str]] = {}
+    with (shared / "bitext-customer-support" / "intent_train.csv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            by_intent.setdefault(row["intent"], []).append(row["utterance"].strip())
+    out = []
+    for intent in sorted(by_intent):
+        texts = sorted(set(by_intent[intent]))
+        for text in rng.sample(texts, k=min(PER_BITEXT_INTENT, len(texts))):
+            out.append((text, intent, "bitext"))
+    return out
+
+
+def clinc(shared: Path, rng: random.Random) -> list[tuple[str, str, str]]:
+    """Small talk and out-of-scope examples from CLINC150."""
+    data = json.loads((shared / "clinc150" / "data_full_train_val.json").read_text())
+    out = []
+    by_intent: dict[str, list[str]] = {}
+    for text, intent in data["train"]:
+        by_intent.setdefault(intent, []).append(text)
+    for src, label in CLINC_SMALLTALK.items():
+        for text in rng.sample(sorted(by_intent[src]), k=PER_CLINC_SMALLTALK):
+            out.append((text, label, "clinc150"))
+    oos = sorted(t for t, _ in data["oos_train"] if not SHOP_WORDS.search(t))
+    for text in rng.sample(oos, k=min(CLINC_OOS, len(oos))):
+        out.append((text, "out_of_scope", "clinc150"))
+    for intent in CLINC_FAR:
+        far = sorted(t for t in by_intent[intent] if not SHOP_WORDS.search(t))
+        for text in rng.sample(far, k=CLINC_OTHER_PER_INTENT):
+            out.append((text, "out_of_scope", "clinc150"))
+    return out
+
+
+def own() -> list[tuple[str, str, str]]:
+    """The hand-written examples of omnigate."""
+    with (HERE / "shop_examples.csv").open(encoding="utf-8") as fh:
+        return [(r["text"].strip(), r["intent"], "omnigate") for r in csv.DictReader(fh)]
+
+
+def main() -> None:
+    """Write intents.csv (text,intent,source)."""
+    shared = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[2] / "shared" / "data"
+    rng = random.Random(7)
+    rows = bitext(shared, rng) + clinc(shared, rng) + own()
+    seen: set[str] = set()
+    with (HERE / "intents.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["text", "intent", "source"])
+        for text, intent, source in rows:
+            if text.lower() not in seen:
+                seen.add(text.lower())
+                w.writerow([text, intent, source])
+
+
+if __name__ == "__main__":
+    main()

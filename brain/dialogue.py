@@ -1,0 +1,255 @@
+"""Dialogue: one customer message → a grounded ``Answer`` → replies.
+
+Order of decisions for a turn:
+1. a button payload (deterministic: ``intent:NAME``, ``kb:TITLE``, ``human``,
+   ``order:ID``, ``cancel:ID``, ``keep``, ``view:SKU``, ``similar:SKU``);
+2. a flow waiting for something (order number, email, new address, a yes/no);
+3. the intent model, with entities (order ids, emails) steering toward the order flow;
+4. below ``settings.intent_threshold`` a clarifying question.
+Then the LLM may rephrase the grounded answer; ``brain.grounding`` decides if it may.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from brain.flows import orders, products, talk
+from brain.flows.common import HUMAN, Answer, Context
+from brain.grounding import check
+from brain.llm import LlmResponder
+from brain.nlu import Intent
+from brain.types import Session, Turn
+from channels.schema import Reply
+
+log = logging.getLogger(__name__)
+
+ORDER_INTENTS = {
+    "track_order": "track",
+    "cancel_order": "cancel",
+    "change_shipping_address": "address",
+}
+HANDOFF_INTENTS = {"complaint", "contact_human_agent"}
+FAILURES_BEFORE_HANDOFF = 2
+# Below this intent confidence, an order id or email in the message means "my order".
+ENTITY_OVERRIDE = 0.8
+_YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok|okay|please do|do it|confirm)\b", re.I)
+_NO = re.compile(r"^\s*(n|no|nope|don't|do not|keep)\b", re.I)
+_ABOUT_ORDER = re.compile(r"\b(it|its|it's|my|order|parcel|package|delivery of)\b", re.I)
+# Small talk and short answers are where a small LLM adds something; keep it short.
+REPHRASE_TOKENS = 64
+# A rewording must mean about the same as the grounded text (cosine of MiniLM embeddings).
+MIN_SIMILARITY = 0.75
+_PREFIX = re.compile(r"^(draft reply|reply|assistant|answer)\s*:\s*", re.I)
+_ODD = re.compile(r"\[|\{|customer:|draft reply|dear |<\|", re.I)
+
+
+class Dialogue:
+    """Routes turns to flows and turns their answers into replies."""
+
+    def __init__(
+        self, ctx: Context, llm: LlmResponder | None, threshold: float, history_turns: int
+    ) -> None:
+        self.ctx = ctx
+        self.llm = llm
+        self.threshold = threshold
+        self.history_turns = history_turns
+
+    def respond(self, turn: Turn) -> list[Reply]:
+        """Answer one message; updates ``turn.session`` (slots, failures)."""
+        session = turn.session
+        text = (turn.message.text or "").strip()
+        payload = (turn.message.payload or "").strip()
+        answer = self._from_payload(session.slots, payload) if payload else None
+        if answer is None:
+            answer = self._from_text(session.slots, text)
+        answer = self._count_failures(session, answer)
+        reply_text = self._rephrase(session, text, answer)
+        return [
+            Reply(
+                text=reply_text,
+                buttons=answer.buttons,
+                products=answer.products,
+                handoff=answer.handoff,
+            )
+        ]
+
+    # --- understanding → flows --------------------------------------------------------
+
+    def _from_payload(self, slots: dict[str, Any], payload: str) -> Answer | None:
+        kind, _, value = payload.partition(":")
+        ctx = self.ctx
+        if payload == "human":
+            return talk.handoff(ctx, complaint=False)
+        if payload == "keep":
+            slots.pop("pending", None)
+            return Answer("All right, your order stays as it is.")
+        if kind == "intent" and value:
+            return self._route(slots, "", Intent(value, 1.0, ((value, 1.0),)), [], [])
+        if kind == "kb" and value:
+            return talk.by_title(ctx, value)
+        if kind == "order" and value:  # one of the verified customer's orders, picked
+            pending = slots.get("pending")
+            flow = str(pending.get("flow", "track")) if isinstance(pending, dict) else "track"
+            return orders.order_flow(ctx, slots, flow, "", [value.upper()], [])
+        if kind == "cancel" and value:
+            return orders.confirm_cancel(ctx, slots, value)
+        if kind == "view" and value:
+            return products.product_details(ctx, slots, value)
+        if kind == "similar" and value:
+            return products.similar(ctx, slots, value)
+        return None  # unknown payload: answer the text instead
+
+    def _from_text(self, slots: dict[str, Any], text: str) -> Answer:
+        if not text:
+            return talk.clarify(self.ctx, ())
+        ids = self.ctx.nlu.order_ids(text)
+        emails = self.ctx.nlu.emails(text)
+        intent = self.ctx.nlu.intent(text)
+        pending = slots.get("pending")
+        if isinstance(pending, dict):
+            answer = self._continue(slots, pending, text, intent, ids, emails)
+            if answer is not None:
+                return answer
+        return self._route(slots, text, intent, ids, emails)
+
+    def _continue(
+        self,
+        slots: dict[str, Any],
+        pending: dict[str, Any],
+        text: str,
+        intent: Intent,
+        ids: list[str],
+        emails: list[str],
+    ) -> Answer | None:
+        """Feed a waiting flow; None when the message is about something else."""
+        flow, need = str(pending.get("flow", "track")), pending.get("need")
+        if need in ("order_id", "email") and (ids or emails):
+            return orders.order_flow(self.ctx, slots, flow, text, ids, emails)
+        # (a postcode may look like bare order digits: only a full order id counts here)
+        full_id = self.ctx.nlu.order_re.search(text)
+        if need == "address" and orders.looks_like_address(text) and not full_id:
+            return orders.change_address(self.ctx, slots, text)
+        if need == "confirm":
+            if _YES.match(text):
+                return orders.confirm_cancel(self.ctx, slots, str(slots.get("order_id", "")))
+            if _NO.match(text):
+                slots.pop("pending", None)
+                return Answer("All right, your order stays as it is.")
+        # Something else: drop the waiting flow, unless the customer just restates it.
+        if ORDER_INTENTS.get(intent.name) == flow or intent.confidence < self.threshold:
+            return orders.order_flow(self.ctx, slots, flow, text, ids, emails)
+        slots.pop("pending", None)
+        return None
+
+    def _route(
+        self,
+        slots: dict[str, Any],
+        text: str,
+        intent: Intent,
+        ids: list[str],
+        emails: list[str],
+    ) -> Answer:
+        ctx = self.ctx
+        name = intent.name
+        if name in ORDER_INTENTS:
+            return orders.order_flow(ctx, slots, ORDER_INTENTS[name], text, ids, emails)
+        # "when will it arrive?" about the order already under discussion (but "how long
+        # does delivery take?" is a policy question even then)
+        if name == "delivery_period" and (
+            ids or (slots.get("order_id") and _ABOUT_ORDER.search(text))
+        ):
+            return orders.order_flow(ctx, slots, "track", text, ids, emails)
+        # An order number or email with no clear other wish ("OG-10231 ben@x.example"):
+        # the customer wants to know about their order.
+        if (ids or emails) and (intent.confidence < ENTITY_OVERRIDE or name == "out_of_scope"):
+            return orders.order_flow(ctx, slots, "track", text, ids, emails)
+        unsure = intent.confidence < self.threshold or name == "out_of_scope"
+        names_product, follow_up = products.product_request(ctx, slots, text)
+        if name != "product_search" and (follow_up or (unsure and names_product)):
+            return products.recommend(ctx, slots, text)
+        if unsure:
+            # Unclear to the intent model, but maybe a plain policy question ("is there a
+            # warranty?") that one passage answers well.
+            answer = talk.confident_passage(ctx, text)
+            if answer is not None:
+                return answer
+        if intent.confidence < self.threshold:
+            return talk.clarify(ctx, intent.ranked)
+        if name in HANDOFF_INTENTS:
+            return talk.handoff(ctx, complaint=name == "complaint")
+        if name == "greeting":
+            return talk.greeting(ctx)
+        if name == "thanks":
+            return talk.thanks(ctx)
+        if name == "goodbye":
+            return talk.goodbye(ctx)
+        if name == "product_search":
+            return products.recommend(ctx, slots, text)
+        if name == "out_of_scope":
+            return talk.out_of_scope(ctx)
+        return talk.knowledge(ctx, text, name)
+
+    # --- failures and the LLM -----------------------------------------------------------
+
+    def _count_failures(self, session: Session, answer: Answer) -> Answer:
+        if not answer.failed:
+            session.failures = 0
+            return answer
+        session.failures += 1
+        if session.failures < FAILURES_BEFORE_HANDOFF or answer.handoff:
+            return answer
+        buttons = answer.buttons if HUMAN in answer.buttons else (*answer.buttons, HUMAN)
+        answer.text += "\nWould you like me to pass you to a member of our team?"
+        answer.buttons = buttons
+        return answer
+
+    def _rephrase(self, session: Session, text: str, answer: Answer) -> str:
+        """The LLM's wording when grounding accepts it, else the grounded text."""
+        if self.llm is None or not answer.rephrase or answer.facts is None or not text:
+            return answer.text
+        try:
+            out = self.llm.generate(self._prompt(session, text, answer), REPHRASE_TOKENS)
+        except RuntimeError as exc:  # a failed generation must not fail the turn
+            log.warning("LLM generation failed, sending the grounded text: %s", exc)
+            return answer.text
+        out = _PREFIX.sub("", out.strip()).strip()
+        problems = list(check(out, answer.facts).problems)
+        problems += self._style_problems(out, answer.text)
+        if problems:
+            log.debug("LLM reply rejected %s: %r", problems, out)
+            return answer.text
+        return out
+
+    def _style_problems(self, out: str, grounded: str) -> list[str]:
+        """Beyond facts: a reply must be complete, short, plain and about the same thing."""
+        problems = []
+        if not out.endswith((".", "!", "?", ")")):
+            problems.append("cut off")  # ran out of tokens mid-sentence
+        if len(out) > 1.5 * len(grounded) + 40:
+            problems.append("too long")
+        if _ODD.search(out):
+            problems.append("placeholder or role text")
+        if not problems:
+            a, b = self.ctx.nlu.embedder.encode([out, grounded])
+            if float(a @ b) < MIN_SIMILARITY:
+                problems.append("off topic")
+        return problems
+
+    def _prompt(self, session: Session, text: str, answer: Answer) -> list[dict[str, str]]:
+        """Recent history, then the customer's message and the grounded draft to reword."""
+        system = (
+            f"You are a friendly customer-service assistant of the shop {self.ctx.shop}. "
+            "Rewrite the draft reply in your own words: warm, short, one or two sentences. "
+            "Keep every fact. Add nothing."
+        )
+        messages = [{"role": "system", "content": system}]
+        for item in session.history[-self.history_turns :]:
+            if item.role in ("user", "bot", "agent"):
+                role = "user" if item.role == "user" else "assistant"
+                messages.append({"role": role, "content": item.text[:300]})
+        messages.append(
+            {"role": "user", "content": f"Customer: {text[:300]}\nDraft reply: {answer.text}"}
+        )
+        return messages

@@ -1,0 +1,1 @@
+"""Dialogue flows: each turns one understood message into a grounded ``Answer``."""

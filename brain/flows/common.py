@@ -1,0 +1,57 @@
+"""What every flow shares: the turn's context and the grounded answer it builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from brain.grounding import Facts
+from channels.schema import Button, Product
+
+if TYPE_CHECKING:
+    from brain.knowledge import KnowledgeIndex
+    from brain.nlu import Nlu
+    from brain.recommender import Recommender
+    from brain.store import StoreBackend
+
+HUMAN = Button(title="Talk to a human", payload="human")
+TRACK = Button(title="Track an order", payload="intent:track_order")
+RETURNS = Button(title="Returns policy", payload="kb:Return period")
+DELIVERY = Button(title="Delivery options", payload="kb:Delivery options")
+MENU = (TRACK, RETURNS, DELIVERY, HUMAN)
+
+
+@dataclass
+class Answer:
+    """A grounded reply of one turn, before the LLM may rephrase it.
+
+    ``facts`` are what an LLM rephrasing may state; ``rephrase`` says whether it may try.
+    ``failed`` marks a turn where the bot could not help (counted in ``session.failures``).
+    """
+
+    text: str
+    facts: Facts | None = None
+    buttons: tuple[Button, ...] = ()
+    products: tuple[Product, ...] = ()
+    handoff: bool = False
+    rephrase: bool = False
+    failed: bool = False
+
+
+@dataclass
+class Context:
+    """The shop-wide parts a flow may use (built once per process)."""
+
+    store: StoreBackend
+    nlu: Nlu
+    knowledge: KnowledgeIndex
+    recommender: Recommender | None  # None: a shop without product search
+
+    @property
+    def shop(self) -> str:
+        """The shop's name."""
+        return self.store.info.name
+
+    def money(self, amount: float) -> str:
+        """A price as the shop writes it: ``129.99 EUR``."""
+        return f"{amount:.2f} {self.store.info.currency}"

@@ -1,0 +1,52 @@
+"""The shop brain: the default ``brain.types.Brain`` of omnigate."""
+
+from __future__ import annotations
+
+from brain.dialogue import Dialogue
+from brain.embeddings import get_embedder
+from brain.flows.common import Context
+from brain.knowledge import KnowledgeIndex
+from brain.llm import SMOLLM2, ensure_smollm2, load_llm
+from brain.nlu import Nlu, load_intent_model, training_set
+from brain.recommender import Recommender
+from brain.store import load_store
+from brain.types import Turn
+from channels.schema import Reply
+from gateway.settings import Settings
+
+
+class ShopBrain:
+    """Intent model, dialogue flows, store, knowledge, LLM and recommender of one shop.
+
+    Built once per worker process; ``respond`` is then called for every message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = load_store(settings.store)
+        embedder = get_embedder(settings.device)
+        self.nlu = Nlu(
+            embedder, load_intent_model(settings, embedder), self.store.info.order_id_pattern
+        )
+        self.knowledge = KnowledgeIndex(self.store.passages(), embedder)
+        self.llm = load_llm(settings)
+        self.recommender = Recommender(self.store, embedder, settings)
+        ctx = Context(self.store, self.nlu, self.knowledge, self.recommender)
+        self.dialogue = Dialogue(ctx, self.llm, settings.intent_threshold, settings.history_turns)
+
+    def respond(self, turn: Turn) -> list[Reply]:
+        """Answer one customer message (see ``brain.dialogue``)."""
+        return self.dialogue.respond(turn)
+
+
+def prepare(settings: Settings) -> None:
+    """Warm every cache so the first turn is fast: the store pack is validated, the intent
+    model trained and saved, the recommender's catalog embeddings and model built, and the
+    SmolLM2 weights dequantised and saved. Idempotent, and quick once done."""
+    store = load_store(settings.store)
+    embedder = get_embedder(settings.device)
+    training_set(settings, embedder)
+    load_intent_model(settings, embedder)
+    Recommender(store, embedder, settings)
+    if settings.llm_model == SMOLLM2:
+        ensure_smollm2(settings)
