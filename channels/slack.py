@@ -154,9 +154,12 @@ def attachments_of(event: dict[str, Any]) -> tuple[Attachment, ...]:
     for f in event.get("files") or ():
         mime = f.get("mimetype") or None
         kind = (
-            "photo" if mime and mime.startswith("image/")
-            else "audio" if mime and mime.startswith("audio/")
-            else "video" if mime and mime.startswith("video/")
+            "photo"
+            if mime and mime.startswith("image/")
+            else "audio"
+            if mime and mime.startswith("audio/")
+            else "video"
+            if mime and mime.startswith("video/")
             else "document"
         )
         size = f.get("size")
@@ -281,8 +284,11 @@ def render_reply(reply: Reply) -> Rendered:
             {
                 "type": "button",
                 "action_id": f"{ACTION_PREFIX}{i}",
-                "text": {"type": "plain_text", "text": _clip(b.title, BUTTON_TEXT_LIMIT),
-                         "emoji": True},
+                "text": {
+                    "type": "plain_text",
+                    "text": _clip(b.title, BUTTON_TEXT_LIMIT),
+                    "emoji": True,
+                },
                 "value": value,
             }
         )
@@ -302,11 +308,17 @@ def product_block(p: Product) -> dict[str, Any]:
     title = escape(p.title).replace("|", "¦")
     head = f"*<{p.url}|{title}>*" if p.url else f"*{title}*"
     text = _clip(f"{head}\n{p.price:,.2f} {escape(p.currency)}", SECTION_TEXT_LIMIT)
-    block: dict[str, Any] = {"type": "section", "block_id": f"product:{p.sku}"[:255],
-                             "text": {"type": "mrkdwn", "text": text}}
+    block: dict[str, Any] = {
+        "type": "section",
+        "block_id": f"product:{p.sku}"[:255],
+        "text": {"type": "mrkdwn", "text": text},
+    }
     if p.image_url:
-        block["accessory"] = {"type": "image", "image_url": p.image_url,
-                              "alt_text": _clip(p.title, 2000) or p.sku}
+        block["accessory"] = {
+            "type": "image",
+            "image_url": p.image_url,
+            "alt_text": _clip(p.title, 2000) or p.sku,
+        }
     return block
 
 
@@ -347,7 +359,7 @@ def payload_key(payload: str) -> str:
 
 def stored_payload_key(value: str) -> str | None:
     """The storage key of a stored payload's button value, or None for a plain value."""
-    return value[len(STORED_MARK):] if value.startswith(STORED_MARK) else None
+    return value[len(STORED_MARK) :] if value.startswith(STORED_MARK) else None
 
 
 def _section(text: str) -> dict[str, Any]:

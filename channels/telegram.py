@@ -50,8 +50,7 @@ def parse_update(update: Update, max_text: int = TEXT_LIMIT) -> Inbound | None:
     return Inbound(
         channel=ChannelName.telegram,
         platform_id=str(update.update_id),
-        user=_user(query.from_user.id, query.from_user.full_name,
-                   query.from_user.language_code),
+        user=_user(query.from_user.id, query.from_user.full_name, query.from_user.language_code),
         conversation=str(query.message.chat.id),
         payload=query.data,
     )
@@ -89,24 +88,40 @@ def attachments_of(msg: Message) -> tuple[Attachment, ...]:
         return (Attachment(kind="photo", file_id=p.file_id, size=p.file_size, mime="image/jpeg"),)
     if msg.sticker:
         s = msg.sticker
-        mime = ("video/webm" if s.is_video else
-                "application/x-tgsticker" if s.is_animated else "image/webp")
-        return (Attachment(kind="sticker", file_id=s.file_id, size=s.file_size, mime=mime,
-                           name=s.emoji),)
+        mime = (
+            "video/webm"
+            if s.is_video
+            else "application/x-tgsticker"
+            if s.is_animated
+            else "image/webp"
+        )
+        return (
+            Attachment(
+                kind="sticker", file_id=s.file_id, size=s.file_size, mime=mime, name=s.emoji
+            ),
+        )
     if msg.location:
         loc = msg.location
         return (Attachment(kind="location", url=f"geo:{loc.latitude},{loc.longitude}"),)
-    media = [("voice", msg.voice), ("audio", msg.audio), ("video", msg.video),
-             ("video", msg.video_note), ("video", msg.animation), ("document", msg.document)]
+    media = [
+        ("voice", msg.voice),
+        ("audio", msg.audio),
+        ("video", msg.video),
+        ("video", msg.video_note),
+        ("video", msg.animation),
+        ("document", msg.document),
+    ]
     for kind, f in media:
         if f is not None:
-            return (Attachment(
-                kind=kind,
-                file_id=f.file_id,
-                size=f.file_size,
-                mime=getattr(f, "mime_type", None),
-                name=getattr(f, "file_name", None),
-            ),)
+            return (
+                Attachment(
+                    kind=kind,
+                    file_id=f.file_id,
+                    size=f.file_size,
+                    mime=getattr(f, "mime_type", None),
+                    name=getattr(f, "file_name", None),
+                ),
+            )
     if msg.effective_attachment is not None:
         return (Attachment(kind="other"),)
     return ()
@@ -114,7 +129,7 @@ def attachments_of(msg: Message) -> tuple[Attachment, ...]:
 
 def stored_callback_key(data: str) -> str | None:
     """The storage key of a long payload's ``callback_data``, or None for a plain payload."""
-    return data[len(STORED_MARK):] if data.startswith(STORED_MARK) else None
+    return data[len(STORED_MARK) :] if data.startswith(STORED_MARK) else None
 
 
 # --- outbound ---------------------------------------------------------------------------------
@@ -160,7 +175,7 @@ def render_reply(reply: Reply) -> Rendered:
         for b in reply.buttons:
             data, long_payload = callback_data(b.payload)
             if long_payload:
-                stored[data[len(STORED_MARK):]] = b.payload
+                stored[data[len(STORED_MARK) :]] = b.payload
             rows.append([InlineKeyboardButton(b.title, callback_data=data)])
         keyboard = InlineKeyboardMarkup(rows)
     parts = split_html(markdown_to_html(reply.text))
@@ -229,7 +244,7 @@ def markdown_to_html(text: str) -> str:
     out: list[str] = []
     pos = 0
     for m in _INLINE.finditer(text):
-        out.append(html.escape(text[pos:m.start()], quote=False))
+        out.append(html.escape(text[pos : m.start()], quote=False))
         pos = m.end()
         if m.group("code"):
             out.append(f"<code>{html.escape(m.group('ctext'), quote=False)}</code>")
@@ -289,9 +304,15 @@ def split_html(text: str, limit: int = TEXT_LIMIT) -> list[str]:
             size += _u16(atoms[j])
             cur = nxt
             j += 1
-            kind = ("para" if atoms[j - 1] == "\n" and j - 2 >= i and atoms[j - 2] == "\n"
-                    else "line" if atoms[j - 1] == "\n" else "word" if atoms[j - 1] == " "
-                    else "")
+            kind = (
+                "para"
+                if atoms[j - 1] == "\n" and j - 2 >= i and atoms[j - 2] == "\n"
+                else "line"
+                if atoms[j - 1] == "\n"
+                else "word"
+                if atoms[j - 1] == " "
+                else ""
+            )
             if kind:
                 cuts[kind] = (j, cur, size)
         if j == i:

@@ -90,14 +90,14 @@ def cmd_eval_nlu(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_recs(args: argparse.Namespace) -> int:
-    from brain.recommender import eval_recs
+    from brain.recs_eval import eval_recs
 
     print(json.dumps(eval_recs(args.interactions, args.items, _settings(args))))
     return 0
 
 
 def cmd_recs_train(args: argparse.Namespace) -> int:
-    from brain.recommender import train_recs
+    from brain.recs_model import train_recs
 
     path = train_recs(_settings(args), progress=True)
     print(f"model saved to {path}")

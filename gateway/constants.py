@@ -32,6 +32,8 @@ REPLY_STREAM = PREFIX + "replies"
 REPLY_GROUP = "gateway"
 # Marks a stream entry already handed to its platform (so a redelivery does not double it).
 SENT = PREFIX + "sent:"  # + stream entry id
+# Last reply sequence number handed to the platform, per conversation: replicas deliver in order.
+DELIVERED = PREFIX + "delivered:"  # + conv
 # Pub/Sub channel that reaches whichever gateway replica holds a conversation's live client.
 LIVE = PREFIX + "live:"  # + conv
 # Web chat log: ZSET of reply frames scored by seq, replayed on resume and reload.

@@ -33,6 +33,7 @@ RETRIES = Counter("omnigate_delivery_retries_total", "Delivery attempts put off"
 FAILED = Counter("omnigate_delivery_failed_total", "Replies a platform refused", ["channel"])
 
 MAX_ATTEMPTS = 8  # then the entry stays pending and is retried by the claim loop
+ORDER_WAIT_S = 3.0
 
 
 class Delivery:
@@ -88,11 +89,22 @@ class Delivery:
                 self._schedule(entry_id, fields)
 
     async def _claim_loop(self) -> None:
-        """Take over entries another (dead) replica left unacknowledged."""
+        """Take over entries another (dead) replica left unacknowledged; keep our own entries
+        in flight (waiting on a rate limit or a retry) fresh, so no live replica's entry is
+        taken over and sent twice."""
         idle = self._settings.reply_claim_idle_ms
         while True:
-            await asyncio.sleep(max(idle / 2000, 0.05))
+            await asyncio.sleep(max(idle / 3000, 0.05))
             try:
+                if self._inflight:
+                    await self._r.xclaim(
+                        K.REPLY_STREAM,
+                        K.REPLY_GROUP,
+                        self.consumer,
+                        min_idle_time=0,
+                        message_ids=list(self._inflight),
+                        justid=True,
+                    )
                 claim: Any = await self._r.xautoclaim(
                     K.REPLY_STREAM, K.REPLY_GROUP, self.consumer, min_idle_time=idle, count=100
                 )
@@ -158,6 +170,7 @@ class Delivery:
             )
             return False
         channel = out.channel.value
+        await self._wait_for_predecessor(out)
         for index in range(len(out.replies)):
             mark = f"{K.SENT}{entry_id.decode()}:{index}"
             if await self._r.exists(mark):
@@ -181,8 +194,31 @@ class Delivery:
                     await asyncio.sleep(min(2**attempt * 0.5, 30))
             else:
                 return False
-            await self._r.set(mark, 1, ex=self._settings.dedupe_ttl_s)
+            pipe = self._r.pipeline(transaction=True)
+            pipe.set(mark, 1, ex=self._settings.dedupe_ttl_s)
+            pipe.set(
+                K.DELIVERED + out.conversation_key,
+                out.first_seq + index,
+                ex=self._settings.session_ttl_s,
+            )
+            await pipe.execute()
         return True
+
+    async def _wait_for_predecessor(self, out: Outbound) -> None:
+        """Hold ``out`` until the conversation's previous reply has been delivered, by whichever
+        replica read it: a consumer group spreads one conversation's entries over replicas.
+        After ORDER_WAIT_S (a replica died holding the predecessor) it goes anyway."""
+        key = K.DELIVERED + out.conversation_key
+        deadline = asyncio.get_running_loop().time() + ORDER_WAIT_S
+        while asyncio.get_running_loop().time() < deadline:
+            raw = await self._r.get(key)
+            last = int(raw) if raw is not None else 0
+            if out.first_seq <= last + 1:
+                return
+            await asyncio.sleep(0.02)
+        log.warning(
+            "reply %d of %s went ahead of its predecessor", out.first_seq, out.conversation_key
+        )
 
     async def _ack(self, entry_id: bytes) -> None:
         pipe = self._r.pipeline(transaction=True)

@@ -67,11 +67,24 @@ RATE_LIMIT_RETRIES = 1  # the client's own retries of a 429, before RetryLater
 NETWORK_RETRY_S = 2.0
 PAYLOAD_TTL_S = 30 * 24 * 3600
 # Errors after which the same message will never be accepted.
-GONE = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "account_inactive", "invalid_auth",
-    "token_revoked", "no_permission", "missing_scope", "restricted_action", "msg_too_long",
-    "too_many_attachments", "user_not_found", "not_authed", "team_access_not_granted",
-})
+GONE = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "account_inactive",
+        "invalid_auth",
+        "token_revoked",
+        "no_permission",
+        "missing_scope",
+        "restricted_action",
+        "msg_too_long",
+        "too_many_attachments",
+        "user_not_found",
+        "not_authed",
+        "team_access_not_granted",
+    }
+)
 HELP = (
     "`/omnigate resolve [conversation]` gives a customer's conversation back to the bot "
     "(the conversation key is in the handoff's first message)."
@@ -234,8 +247,9 @@ class SlackChannel:
         text = agent_text(event, self._gw.settings.max_text_chars)
         if not text:
             return
-        inbound = agent_inbound(conv, agent, f"slack-agent:{_event_id(body)}", text=text,
-                                thread=str(thread))
+        inbound = agent_inbound(
+            conv, agent, f"slack-agent:{_event_id(body)}", text=text, thread=str(thread)
+        )
         await self._gw.ingress.submit(inbound)
 
     async def on_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -298,8 +312,13 @@ class SlackChannel:
     async def _resolve(self, conv: str, uid: str, platform_id: str, name: object) -> None:
         agent = User(id=uid, name=str(name) if name else await self._user_name(uid))
         thread = await self._gw.redis.get(K.AGENT_THREAD_OF + conv)
-        inbound = agent_inbound(conv, agent, platform_id, payload=RESOLVE_PAYLOAD,
-                                thread=thread.decode() if isinstance(thread, bytes) else None)
+        inbound = agent_inbound(
+            conv,
+            agent,
+            platform_id,
+            payload=RESOLVE_PAYLOAD,
+            thread=thread.decode() if isinstance(thread, bytes) else None,
+        )
         await self._gw.ingress.submit(inbound)
         await self._gw.redis.srem(K.HANDOFF_OPEN, conv)
 
@@ -310,11 +329,16 @@ class SlackChannel:
         if not channel or not message.get("ts"):
             return
         blocks = [b for b in message.get("blocks") or () if b.get("type") != "actions"]
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"Returned to the bot by <@{uid}>"}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"Returned to the bot by <@{uid}>"}],
+            }
+        )
         with contextlib.suppress(SlackApiError, aiohttp.ClientError, TimeoutError):
-            await self.client.chat_update(channel=channel, ts=message["ts"],
-                                          text=message.get("text") or " ", blocks=blocks)
+            await self.client.chat_update(
+                channel=channel, ts=message["ts"], text=message.get("text") or " ", blocks=blocks
+            )
 
     async def _open_handoffs(self) -> list[str]:
         """Conversations with an agent now (the set, pruned of those back with the bot)."""
@@ -346,8 +370,13 @@ class SlackChannel:
             resp = await self.client.users_info(user=uid)
             user = resp.get("user") or {}
             profile = user.get("profile") or {}
-            name = (profile.get("display_name") or profile.get("real_name")
-                    or user.get("real_name") or user.get("name") or None)
+            name = (
+                profile.get("display_name")
+                or profile.get("real_name")
+                or user.get("real_name")
+                or user.get("name")
+                or None
+            )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.info("users.info %s: %s", uid, exc)
             return None
@@ -404,8 +433,12 @@ class SlackChannel:
         try:
             try:
                 resp = await self.client.chat_postMessage(
-                    channel=channel, text=message.text, blocks=message.blocks,
-                    thread_ts=thread, unfurl_links=False, unfurl_media=False,
+                    channel=channel,
+                    text=message.text,
+                    blocks=message.blocks,
+                    thread_ts=thread,
+                    unfurl_links=False,
+                    unfurl_media=False,
                 )
             except SlackApiError as exc:
                 if _error(exc) not in ("invalid_blocks", "invalid_blocks_format"):
@@ -413,8 +446,11 @@ class SlackChannel:
                 # Should Slack refuse our blocks, the customer gets the words without them.
                 log.error("Slack refused our blocks (%s); posting text", _error(exc))
                 resp = await self.client.chat_postMessage(
-                    channel=channel, text=message.text, thread_ts=thread,
-                    unfurl_links=False, unfurl_media=False,
+                    channel=channel,
+                    text=message.text,
+                    thread_ts=thread,
+                    unfurl_links=False,
+                    unfurl_media=False,
                 )
         except SlackApiError as exc:
             status, error = exc.response.status_code, _error(exc)
@@ -424,8 +460,12 @@ class SlackChannel:
                 raise RetryLater(wait, f"Slack rate limit for {channel}") from exc
             if error in GONE:
                 raise DeliveryFailed(f"Slack channel {channel}: {error}") from exc
-            if status >= 500 or error in ("internal_error", "fatal_error", "service_unavailable",
-                                          "request_timeout"):
+            if status >= 500 or error in (
+                "internal_error",
+                "fatal_error",
+                "service_unavailable",
+                "request_timeout",
+            ):
                 raise RetryLater(NETWORK_RETRY_S, f"Slack error {status} {error}") from exc
             raise DeliveryFailed(f"Slack channel {channel}: {error or status}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -449,8 +489,12 @@ class _QuietBolt(logging.Filter):
 
 def _event_id(body: dict[str, Any]) -> str:
     """The Events API id (the same on Slack's retries); Socket Mode envelopes carry it too."""
-    return str(body.get("event_id") or body.get("event", {}).get("client_msg_id")
-               or body.get("event", {}).get("ts") or "?")
+    return str(
+        body.get("event_id")
+        or body.get("event", {}).get("client_msg_id")
+        or body.get("event", {}).get("ts")
+        or "?"
+    )
 
 
 def _text(value: bytes | str) -> str:
@@ -464,7 +508,8 @@ def _error(exc: SlackApiError) -> str:
 
 def _retry_after(exc: SlackApiError) -> float:
     value: Any = (exc.response.headers or {}).get("Retry-After") or (
-        exc.response.headers or {}).get("retry-after")
+        exc.response.headers or {}
+    ).get("retry-after")
     if isinstance(value, list):
         value = value[0] if value else None
     try:
@@ -483,4 +528,3 @@ async def events(request: web.Request) -> web.Response:
     channel = request.app[SLACK]
     bolt_resp = await channel.bolt.async_dispatch(await to_bolt_request(request))
     return await to_aiohttp_response(bolt_resp)
-

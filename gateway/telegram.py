@@ -64,8 +64,9 @@ PER_BOT_PER_S = 30.0
 NETWORK_RETRY_S = 2.0
 EXPIRED_BUTTON = "This button has expired; please ask again."
 
-UNREADABLE = Counter("omnigate_telegram_unreadable_updates_total",
-                     "Telegram updates answered 200 but not understood")
+UNREADABLE = Counter(
+    "omnigate_telegram_unreadable_updates_total", "Telegram updates answered 200 but not understood"
+)
 
 
 def setup(app: web.Application) -> None:
@@ -75,10 +76,13 @@ def setup(app: web.Application) -> None:
     if not s.telegram_bot_token:
         return
     polling = s.telegram_mode == "polling" or (
-        s.telegram_mode == "auto" and not s.telegram_webhook_secret)
+        s.telegram_mode == "auto" and not s.telegram_webhook_secret
+    )
     if not polling and not s.telegram_webhook_secret:
-        raise ConfigError("TELEGRAM_WEBHOOK_SECRET is missing, and has no default: the webhook "
-                          "route checks it on every update (or set TELEGRAM_MODE=polling)")
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET is missing, and has no default: the webhook "
+            "route checks it on every update (or set TELEGRAM_MODE=polling)"
+        )
     # httpx logs every request URL at INFO, and a Bot API URL holds the bot token.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
     channel = TelegramChannel(gw, polling)
@@ -102,7 +106,10 @@ def _application(settings: Settings, polling: bool) -> Application:
         .token(settings.telegram_bot_token or "")
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .connect_timeout(5).read_timeout(10).write_timeout(10).pool_timeout(5)
+        .connect_timeout(5)
+        .read_timeout(10)
+        .write_timeout(10)
+        .pool_timeout(5)
     )
     if not polling:
         builder = builder.updater(None)
@@ -256,8 +263,13 @@ class TelegramChannel:
         try:
             if isinstance(op, PhotoOp):
                 try:
-                    await self.bot.send_photo(chat_id, op.photo, caption=op.caption,
-                                              parse_mode=ParseMode.HTML, reply_markup=op.keyboard)
+                    await self.bot.send_photo(
+                        chat_id,
+                        op.photo,
+                        caption=op.caption,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=op.keyboard,
+                    )
                     return
                 except BadRequest as exc:
                     if _chat_gone(exc):
@@ -282,8 +294,9 @@ class TelegramChannel:
 
     async def _send_text(self, chat_id: int, op: TextOp) -> None:
         try:
-            await self.bot.send_message(chat_id, op.html, parse_mode=ParseMode.HTML,
-                                        reply_markup=op.keyboard)
+            await self.bot.send_message(
+                chat_id, op.html, parse_mode=ParseMode.HTML, reply_markup=op.keyboard
+            )
         except BadRequest as exc:
             if "can't parse entities" not in str(exc).lower():
                 raise
@@ -370,15 +383,20 @@ def set_webhook(settings: Settings, url: str) -> None:
         raise ConfigError("TELEGRAM_BOT_TOKEN is missing, and has no default")
     secret = settings.telegram_webhook_secret
     if not secret:
-        raise ConfigError("TELEGRAM_WEBHOOK_SECRET is missing, and has no default: set it to "
-                          "a random string of letters, digits, _ and - (up to 256)")
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET is missing, and has no default: set it to "
+            "a random string of letters, digits, _ and - (up to 256)"
+        )
     if not urlsplit(url).path.endswith(WEBHOOK_PATH):
         log.warning("%s does not end with %s, the gateway's webhook route", url, WEBHOOK_PATH)
     api = settings.telegram_api_url.rstrip("/")
 
     async def register() -> None:
-        async with Bot(settings.telegram_bot_token or "", base_url=f"{api}/bot",
-                       base_file_url=f"{api}/file/bot") as bot:
+        async with Bot(
+            settings.telegram_bot_token or "",
+            base_url=f"{api}/bot",
+            base_file_url=f"{api}/file/bot",
+        ) as bot:
             await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
 
     try:

@@ -77,8 +77,10 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoi
     if session.state != "with_agent":
         return None
     if not settings.agent_channel:
-        log.warning("%s was with an agent but no agents' channel is set; back to the bot",
-                    inbound.conversation_key)
+        log.warning(
+            "%s was with an agent but no agents' channel is set; back to the bot",
+            inbound.conversation_key,
+        )
         session.state = "bot"
         return None
     h = session.handoff
@@ -95,11 +97,19 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoi
         _close(session, "email")
         return [
             _to_console(conv, f"**{who}:** {said}", settings),
-            _to_console(conv, f"{who} left {h.email} for a reply by email. The conversation "
-                        "is back with the bot.", settings),
-            _to_customer(inbound, session, f"Thank you! We'll write to you at {h.email}. "
-                         "Meanwhile, the shop's assistant is here if you need anything else.",
-                         "system"),
+            _to_console(
+                conv,
+                f"{who} left {h.email} for a reply by email. The conversation "
+                "is back with the bot.",
+                settings,
+            ),
+            _to_customer(
+                inbound,
+                session,
+                f"Thank you! We'll write to you at {h.email}. "
+                "Meanwhile, the shop's assistant is here if you need anything else.",
+                "system",
+            ),
         ]
     return [_to_console(conv, f"**{who}:** {said}", settings)]
 
@@ -118,8 +128,14 @@ def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[
             _to_console(conv, f"{agent} returned the conversation to the bot.", settings),
         ]
     if session.state != "with_agent" or h is None:
-        return [_to_console(conv, "This conversation is back with the bot: your message was "
-                            "not sent to the customer.", settings)]
+        return [
+            _to_console(
+                conv,
+                "This conversation is back with the bot: your message was "
+                "not sent to the customer.",
+                settings,
+            )
+        ]
     if h.accepted_at is None:
         h.accepted_at = datetime.now(UTC)
         h.agent = agent
@@ -144,8 +160,10 @@ def _from_system(inbound: Inbound, session: Session, settings: Settings) -> list
         return []  # answered, closed, or a later handoff: nothing to do
     h.timed_out_at = datetime.now(UTC)
     minutes = max(1, round(settings.agent_timeout_s / 60))
-    note = (f"No agent answered within {minutes} min; the customer was asked to leave an email. "
-            "You can still answer here.")
+    note = (
+        f"No agent answered within {minutes} min; the customer was asked to leave an email. "
+        "You can still answer here."
+    )
     return [
         _to_customer(inbound, session, NOBODY_FREE, "system"),
         _to_console(inbound.conversation_key, note, settings),
@@ -193,7 +211,7 @@ def after_brain(
         f"**Handoff** — {who} on {inbound.channel.value} (`{conv}`)\n"
         f"**Reason:** {h.reason or '-'}\n**Summary:** {summary or '-'}\n\n"
         f"**Transcript:**\n{transcript or '-'}\n\n"
-        "Reply in this thread to answer the customer; \"Return to bot\" (or "
+        'Reply in this thread to answer the customer; "Return to bot" (or '
         f"`/omnigate resolve {conv}`) gives the conversation back."
     )
     return [_to_console(conv, text, settings, opening=True)]
@@ -217,7 +235,8 @@ def _summary(session: Session) -> str:
         return given.strip()[:SUMMARY_CHARS]
     said = "; ".join(h.text for h in session.history[-6:] if h.role == "user")
     known = ", ".join(
-        f"{k}={v}" for k, v in session.slots.items()
+        f"{k}={v}"
+        for k, v in session.slots.items()
         if isinstance(v, str | int | float) and not isinstance(v, bool) and k != "turns"
     )
     return (said + (f" (known: {known})" if known else ""))[:SUMMARY_CHARS]

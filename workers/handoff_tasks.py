@@ -47,8 +47,9 @@ def handoff_timeout(conv: str, handoff_id: str) -> bool:
     queued, False when this timeout was queued before."""
     r = _r()
     inbound = timeout_inbound(conv, handoff_id)
-    fresh = r.set(K.DEDUPE + inbound.dedupe_key, inbound.id, nx=True,
-                  ex=get_settings().dedupe_ttl_s)
+    fresh = r.set(
+        K.DEDUPE + inbound.dedupe_key, inbound.id, nx=True, ex=get_settings().dedupe_ttl_s
+    )
     if not fresh:
         return False
     pipe = r.pipeline(transaction=True)

@@ -29,9 +29,13 @@ class Outgoing:
         return f"{self.channel.value}:{self.conversation}"
 
 
-def number(r: redis.Redis, out: Outgoing) -> Outbound:
-    """Give ``out`` its sequence numbers (the caller holds the conversation lock)."""
-    last = int(r.incrby(K.SEQ + out.conversation_key, len(out.replies)))
+def number(r: redis.Redis, out: Outgoing, ttl_s: int) -> Outbound:
+    """Give ``out`` its sequence numbers (the caller holds the conversation lock). The counter
+    lives as long as the conversation's memory."""
+    pipe = r.pipeline(transaction=True)
+    pipe.incrby(K.SEQ + out.conversation_key, len(out.replies))
+    pipe.expire(K.SEQ + out.conversation_key, ttl_s)
+    last = int(pipe.execute()[0])
     return Outbound(
         channel=out.channel,
         conversation=out.conversation,

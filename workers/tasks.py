@@ -108,7 +108,7 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> N
     session = load_session(r, conv)
     with _typing(r, inbound, lock):
         outgoing = _respond(inbound, session, settings)
-    numbered = [number(r, o) for o in outgoing if o.replies]
+    numbered = [number(r, o, settings.session_ttl_s) for o in outgoing if o.replies]
 
     pipe = r.pipeline(transaction=True)
     for out in numbered:

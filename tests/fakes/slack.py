@@ -71,8 +71,9 @@ class Call:
     @property
     def block_texts(self) -> str:
         """Every section's text, joined: what a person reads in the message."""
-        return "\n".join(b["text"]["text"] for b in self.blocks
-                         if b.get("type") == "section" and "text" in b)
+        return "\n".join(
+            b["text"]["text"] for b in self.blocks if b.get("type") == "section" and "text" in b
+        )
 
 
 class FakeSlack:
@@ -108,13 +109,17 @@ class FakeSlack:
             self._fail[method] = n
             self._retry_after = retry_after
 
-    def posts(self, channel: str, ok_only: bool = True,
-              thread_ts: str | None = None) -> list[Call]:
+    def posts(self, channel: str, ok_only: bool = True, thread_ts: str | None = None) -> list[Call]:
         """The ``chat.postMessage`` calls to ``channel`` (in one thread, when given)."""
         with self._lock:
-            return [c for c in self.calls if c.method == "chat.postMessage"
-                    and c.channel == channel and (not ok_only or c.answered == "ok")
-                    and (thread_ts is None or c.thread_ts == thread_ts)]
+            return [
+                c
+                for c in self.calls
+                if c.method == "chat.postMessage"
+                and c.channel == channel
+                and (not ok_only or c.answered == "ok")
+                and (thread_ts is None or c.thread_ts == thread_ts)
+            ]
 
     def push_envelope(self, envelope: dict[str, Any]) -> None:
         """Send ``envelope`` to the Socket Mode client (now, or once one connects)."""
@@ -125,14 +130,18 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, channel: str, count: int = 1, timeout: float = 15,
-                       thread_ts: str | None = None,
-                       where: Callable[[Call], bool] | None = None) -> list[Call]:
+    async def wait_for(
+        self,
+        channel: str,
+        count: int = 1,
+        timeout: float = 15,
+        thread_ts: str | None = None,
+        where: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
         """Wait until ``count`` messages (matching ``where``) were posted to ``channel``."""
         deadline = time.monotonic() + timeout
         while True:
-            got = [c for c in self.posts(channel, thread_ts=thread_ts)
-                   if where is None or where(c)]
+            got = [c for c in self.posts(channel, thread_ts=thread_ts) if where is None or where(c)]
             if len(got) >= count or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
@@ -155,13 +164,17 @@ class FakeSlack:
             if self._fail.get(method, 0) > 0:
                 self._fail[method] -= 1
                 call.answered = "429"
-                return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                         headers={"Retry-After": str(self._retry_after)})
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(self._retry_after)},
+                )
         if method == "apps.connections.open":
             if token != APP_TOKEN:
                 return _error("invalid_auth")
-            return web.json_response({"ok": True, "url": self.url.replace("http", "ws", 1)
-                                      + "/socket"})
+            return web.json_response(
+                {"ok": True, "url": self.url.replace("http", "ws", 1) + "/socket"}
+            )
         if token != TOKEN:
             call.answered = "error"
             return _error("invalid_auth")
@@ -178,8 +191,14 @@ class FakeSlack:
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        await ws.send_json({"type": "hello", "num_connections": 1,
-                            "debug_info": {"host": "fake"}, "connection_info": {"app_id": "A0"}})
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "fake"},
+                "connection_info": {"app_id": "A0"},
+            }
+        )
 
         async def read() -> None:
             async for msg in ws:
@@ -209,8 +228,14 @@ class FakeSlack:
 def _post_message(fake: FakeSlack, call: Call) -> dict[str, Any]:
     ts = fake.next_ts()
     call.ts = ts
-    message = {"type": "message", "text": call.text, "user": BOT_USER, "bot_id": BOT_ID,
-               "ts": ts, "blocks": call.blocks}
+    message = {
+        "type": "message",
+        "text": call.text,
+        "user": BOT_USER,
+        "bot_id": BOT_ID,
+        "ts": ts,
+        "blocks": call.blocks,
+    }
     if call.thread_ts:
         message["thread_ts"] = call.thread_ts
     return {"channel": call.channel, "ts": ts, "message": message}
@@ -219,17 +244,28 @@ def _post_message(fake: FakeSlack, call: Call) -> dict[str, Any]:
 def _users_info(fake: FakeSlack, call: Call) -> dict[str, Any]:
     uid = str(call.params.get("user"))
     name = fake.names.get(uid, f"Agent {uid}")
-    return {"user": {"id": uid, "name": name.lower().replace(" ", "."), "real_name": name,
-                     "profile": {"display_name": name, "real_name": name}}}
+    return {
+        "user": {
+            "id": uid,
+            "name": name.lower().replace(" ", "."),
+            "real_name": name,
+            "profile": {"display_name": name, "real_name": name},
+        }
+    }
 
 
 _METHODS: dict[str, Callable[[FakeSlack, Call], dict[str, Any]]] = {
-    "auth.test": lambda fake, c: {"url": "https://shop.slack.example/", "team": "Shop",
-                                  "user": "omnigate", "team_id": TEAM, "user_id": BOT_USER,
-                                  "bot_id": BOT_ID, "is_enterprise_install": False},
+    "auth.test": lambda fake, c: {
+        "url": "https://shop.slack.example/",
+        "team": "Shop",
+        "user": "omnigate",
+        "team_id": TEAM,
+        "user_id": BOT_USER,
+        "bot_id": BOT_ID,
+        "is_enterprise_install": False,
+    },
     "chat.postMessage": _post_message,
-    "chat.update": lambda fake, c: {"channel": c.channel, "ts": c.params.get("ts"),
-                                    "text": c.text},
+    "chat.update": lambda fake, c: {"channel": c.channel, "ts": c.params.get("ts"), "text": c.text},
     "users.info": _users_info,
 }
 
@@ -274,8 +310,7 @@ def ts() -> str:
     return f"{int(time.time())}.{next(_ids) % 10**6:06d}"
 
 
-def sign(body: bytes, timestamp: int | None = None,
-         secret: str = SIGNING_SECRET) -> dict[str, str]:
+def sign(body: bytes, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
     """Slack's v0 request signature headers for ``body``."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     base = b"v0:" + stamp.encode() + b":" + body
@@ -285,48 +320,101 @@ def sign(body: bytes, timestamp: int | None = None,
 
 def event_callback(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
     """An Events API envelope around ``event``."""
-    return {"token": "verification-token", "team_id": TEAM, "api_app_id": "A0APP",
-            "event": event, "type": "event_callback",
-            "event_id": event_id or next_id("Ev"), "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}]}
+    return {
+        "token": "verification-token",
+        "team_id": TEAM,
+        "api_app_id": "A0APP",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or next_id("Ev"),
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+    }
 
 
 def dm_event(channel: str, user: str, text: str, **extra: Any) -> dict[str, Any]:
     """A customer's direct message to the app."""
-    return {"type": "message", "channel": channel, "channel_type": "im", "user": user,
-            "text": text, "ts": ts(), "team": TEAM, **extra}
+    return {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": ts(),
+        "team": TEAM,
+        **extra,
+    }
 
 
 def mention_event(channel: str, user: str, text: str, **extra: Any) -> dict[str, Any]:
     """An ``app_mention`` in a channel."""
-    return {"type": "app_mention", "channel": channel, "user": user,
-            "text": f"<@{BOT_USER}> {text}", "ts": ts(), "team": TEAM, **extra}
+    return {
+        "type": "app_mention",
+        "channel": channel,
+        "user": user,
+        "text": f"<@{BOT_USER}> {text}",
+        "ts": ts(),
+        "team": TEAM,
+        **extra,
+    }
 
 
-def thread_reply(channel: str, thread_ts: str, user: str, text: str,
-                 **extra: Any) -> dict[str, Any]:
+def thread_reply(
+    channel: str, thread_ts: str, user: str, text: str, **extra: Any
+) -> dict[str, Any]:
     """A person's reply in a thread of a channel (an agent in the agents' channel)."""
-    return {"type": "message", "channel": channel, "channel_type": "channel", "user": user,
-            "text": text, "ts": ts(), "thread_ts": thread_ts, "team": TEAM, **extra}
+    return {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "channel",
+        "user": user,
+        "text": text,
+        "ts": ts(),
+        "thread_ts": thread_ts,
+        "team": TEAM,
+        **extra,
+    }
 
 
-def block_actions(channel: str, user: str, value: str, action_id: str = "og_btn_0",
-                  message: dict[str, Any] | None = None) -> dict[str, Any]:
+def block_actions(
+    channel: str,
+    user: str,
+    value: str,
+    action_id: str = "og_btn_0",
+    message: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A click on a Block Kit button under ``message`` (a posted message's JSON)."""
     message = message or {"type": "message", "ts": ts(), "text": "Pick one", "blocks": []}
-    container = {"type": "message", "message_ts": message["ts"], "channel_id": channel,
-                 "is_ephemeral": False}
+    container = {
+        "type": "message",
+        "message_ts": message["ts"],
+        "channel_id": channel,
+        "is_ephemeral": False,
+    }
     if message.get("thread_ts"):
         container["thread_ts"] = message["thread_ts"]
-    return {"type": "block_actions", "team": {"id": TEAM, "domain": "shop"},
-            "user": {"id": user, "username": user.lower(), "name": user.lower(),
-                     "team_id": TEAM},
-            "api_app_id": "A0APP", "token": "verification-token", "container": container,
-            "trigger_id": next_id("trigger-"), "channel": {"id": channel, "name": "x"},
-            "message": message, "response_url": "https://hooks.slack.example/actions/1",
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b1",
-                         "text": {"type": "plain_text", "text": "Button"}, "value": value,
-                         "action_ts": f"{time.time():.6f}"}]}
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "shop"},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+        "api_app_id": "A0APP",
+        "token": "verification-token",
+        "container": container,
+        "trigger_id": next_id("trigger-"),
+        "channel": {"id": channel, "name": "x"},
+        "message": message,
+        "response_url": "https://hooks.slack.example/actions/1",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "b1",
+                "text": {"type": "plain_text", "text": "Button"},
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
 
 
 def form_body(payload: dict[str, Any]) -> bytes:
@@ -336,10 +424,19 @@ def form_body(payload: dict[str, Any]) -> bytes:
 
 def slash_command(channel: str, user: str, text: str, command: str = "/omnigate") -> bytes:
     """A slash command request body (form-encoded)."""
-    return urllib.parse.urlencode({
-        "token": "verification-token", "team_id": TEAM, "team_domain": "shop",
-        "channel_id": channel, "channel_name": "agents", "user_id": user,
-        "user_name": user.lower(), "command": command, "text": text, "api_app_id": "A0APP",
-        "response_url": "https://hooks.slack.example/commands/1",
-        "trigger_id": next_id("trigger-"),
-    }).encode()
+    return urllib.parse.urlencode(
+        {
+            "token": "verification-token",
+            "team_id": TEAM,
+            "team_domain": "shop",
+            "channel_id": channel,
+            "channel_name": "agents",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0APP",
+            "response_url": "https://hooks.slack.example/commands/1",
+            "trigger_id": next_id("trigger-"),
+        }
+    ).encode()

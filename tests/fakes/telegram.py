@@ -27,9 +27,15 @@ from tests.support.servers import BackgroundServer
 
 TOKEN = "123:TEST"
 SECRET = "fake-telegram-secret_0123456789"
-BOT_USER = {"id": 123, "is_bot": True, "first_name": "Shop", "username": "shop_test_bot",
-            "can_join_groups": False, "can_read_all_group_messages": False,
-            "supports_inline_queries": False}
+BOT_USER = {
+    "id": 123,
+    "is_bot": True,
+    "first_name": "Shop",
+    "username": "shop_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 
 
 @dataclass
@@ -88,20 +94,26 @@ class FakeTelegram:
         with self._lock:
             self._updates.setdefault(token, []).append(update)
 
-    def calls_for(self, chat_id: int, method: str | None = "sendMessage",
-                  ok_only: bool = True) -> list[Call]:
+    def calls_for(
+        self, chat_id: int, method: str | None = "sendMessage", ok_only: bool = True
+    ) -> list[Call]:
         """The calls to one chat (of one method, or all with ``method=None``), in order."""
         with self._lock:
-            return [c for c in self.calls if c.chat_id == chat_id
-                    and (method is None or c.method == method)
-                    and (not ok_only or c.answered == "ok")]
+            return [
+                c
+                for c in self.calls
+                if c.chat_id == chat_id
+                and (method is None or c.method == method)
+                and (not ok_only or c.answered == "ok")
+            ]
 
     def calls_of(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, chat_id: int, count: int = 1, method: str | None = "sendMessage",
-                       timeout: float = 15) -> list[Call]:
+    async def wait_for(
+        self, chat_id: int, count: int = 1, method: str | None = "sendMessage", timeout: float = 15
+    ) -> list[Call]:
         """Wait until ``count`` successful calls reached ``chat_id``; return them."""
         deadline = time.monotonic() + timeout
         while True:
@@ -134,9 +146,14 @@ class FakeTelegram:
                 call.answered = "429"
                 ra = self._retry_after
                 return web.json_response(
-                    {"ok": False, "error_code": 429,
-                     "description": f"Too Many Requests: retry after {ra}",
-                     "parameters": {"retry_after": ra}}, status=429)
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": f"Too Many Requests: retry after {ra}",
+                        "parameters": {"retry_after": ra},
+                    },
+                    status=429,
+                )
         resp = await self._answer(token, method, params)
         if resp.status != 200:
             call.answered = "error"
@@ -169,9 +186,13 @@ class FakeTelegram:
             await asyncio.sleep(0.05)
 
     def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
-        return {"message_id": next(self._message_ids), "date": int(time.time()),
-                "chat": {"id": int(params["chat_id"]), "type": "private"},
-                "from": BOT_USER, **content}
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "from": BOT_USER,
+            **content,
+        }
 
     def stop(self) -> None:
         self.server.stop()
@@ -194,8 +215,11 @@ _RESULTS: dict[str, Any] = {
     "answerCallbackQuery": lambda fake, p: True,
     "setWebhook": lambda fake, p: True,
     "deleteWebhook": lambda fake, p: True,
-    "getWebhookInfo": lambda fake, p: {"url": "", "has_custom_certificate": False,
-                                       "pending_update_count": 0},
+    "getWebhookInfo": lambda fake, p: {
+        "url": "",
+        "has_custom_certificate": False,
+        "pending_update_count": 0,
+    },
     "close": lambda fake, p: True,
     "logOut": lambda fake, p: True,
 }
@@ -221,8 +245,9 @@ def _ok(result: Any) -> web.Response:
 
 
 def _error(code: int, description: str) -> web.Response:
-    return web.json_response({"ok": False, "error_code": code, "description": description},
-                             status=code)
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )
 
 
 @pytest.fixture(scope="session")
@@ -244,19 +269,32 @@ def next_id() -> int:
 
 
 def _from(chat_id: int) -> dict[str, Any]:
-    return {"id": chat_id, "is_bot": False, "first_name": "Ada", "last_name": "Lovelace",
-            "language_code": "en"}
+    return {
+        "id": chat_id,
+        "is_bot": False,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "language_code": "en",
+    }
 
 
-def message_update(chat_id: int, update_id: int | None = None, chat_type: str = "private",
-                   **content: Any) -> dict[str, Any]:
+def message_update(
+    chat_id: int, update_id: int | None = None, chat_type: str = "private", **content: Any
+) -> dict[str, Any]:
     """An update with a new message (``text=…``, ``photo=[…]``, ``sticker={…}``…)."""
     chat = {"id": chat_id, "type": chat_type}
     if chat_type == "private":
         chat["first_name"] = "Ada"
-    return {"update_id": update_id or next_id(),
-            "message": {"message_id": next_id(), "date": int(time.time()), "chat": chat,
-                        "from": _from(chat_id), **content}}
+    return {
+        "update_id": update_id or next_id(),
+        "message": {
+            "message_id": next_id(),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": _from(chat_id),
+            **content,
+        },
+    }
 
 
 def text_update(chat_id: int, text: str, update_id: int | None = None) -> dict[str, Any]:
@@ -265,24 +303,49 @@ def text_update(chat_id: int, text: str, update_id: int | None = None) -> dict[s
 
 def callback_update(chat_id: int, data: str, update_id: int | None = None) -> dict[str, Any]:
     """A press on an inline button carrying ``data`` under a bot message in ``chat_id``."""
-    return {"update_id": update_id or next_id(),
-            "callback_query": {
-                "id": str(next_id()), "from": _from(chat_id), "chat_instance": "ci",
-                "data": data,
-                "message": {"message_id": next_id(), "date": int(time.time()),
-                            "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER,
-                            "text": "Pick one"}}}
+    return {
+        "update_id": update_id or next_id(),
+        "callback_query": {
+            "id": str(next_id()),
+            "from": _from(chat_id),
+            "chat_instance": "ci",
+            "data": data,
+            "message": {
+                "message_id": next_id(),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "from": BOT_USER,
+                "text": "Pick one",
+            },
+        },
+    }
 
 
 def photo_update(chat_id: int, caption: str | None = None) -> dict[str, Any]:
-    sizes = [{"file_id": f"photo-{w}", "file_unique_id": f"u{w}", "width": w, "height": w,
-              "file_size": w * 10} for w in (90, 320, 1280)]
+    sizes = [
+        {
+            "file_id": f"photo-{w}",
+            "file_unique_id": f"u{w}",
+            "width": w,
+            "height": w,
+            "file_size": w * 10,
+        }
+        for w in (90, 320, 1280)
+    ]
     extra: dict[str, Any] = {"caption": caption} if caption else {}
     return message_update(chat_id, photo=sizes, **extra)
 
 
 def sticker_update(chat_id: int) -> dict[str, Any]:
-    sticker = {"file_id": "sticker-1", "file_unique_id": "s1", "width": 512, "height": 512,
-               "is_animated": False, "is_video": False, "type": "regular", "emoji": "👍",
-               "file_size": 2048}
+    sticker = {
+        "file_id": "sticker-1",
+        "file_unique_id": "s1",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+        "type": "regular",
+        "emoji": "👍",
+        "file_size": 2048,
+    }
     return message_update(chat_id, sticker=sticker)

@@ -49,8 +49,9 @@ class WebCustomer:
         """The next reply frame's reply (typing frames skipped)."""
         deadline = time.monotonic() + timeout
         while True:
-            frame = await asyncio.wait_for(self.ws.receive_json(),
-                                           max(deadline - time.monotonic(), 0.01))
+            frame = await asyncio.wait_for(
+                self.ws.receive_json(), max(deadline - time.monotonic(), 0.01)
+            )
             if frame.get("type") == "reply":
                 return dict(frame["reply"])
             assert frame.get("type") == "typing", frame
@@ -72,8 +73,9 @@ async def web_customer(
         yield WebCustomer(ws, body["session_id"])
 
 
-async def slack(http: aiohttp.ClientSession, stack: Stack, body: bytes,
-                form: bool = False) -> tuple[int, str]:
+async def slack(
+    http: aiohttp.ClientSession, stack: Stack, body: bytes, form: bool = False
+) -> tuple[int, str]:
     ctype = "application/x-www-form-urlencoded" if form else "application/json"
     headers = {"Content-Type": ctype, **sign(body)}
     async with http.post(f"{stack.url}/slack/events", data=body, headers=headers) as r:
@@ -88,8 +90,9 @@ async def slack_event(http: aiohttp.ClientSession, stack: Stack, event: dict[str
 async def opening_of(fake: FakeSlack, stack: Stack, conv: str) -> Call:
     """The handoff's first message in the agents' channel (the thread's root), once the
     gateway has stored its ts as the handoff's thread (just after the fake answered)."""
-    [call] = await fake.wait_for(AGENT_CHANNEL, where=lambda c: f"`{conv}`" in c.block_texts
-                                 and c.thread_ts is None)
+    [call] = await fake.wait_for(
+        AGENT_CHANNEL, where=lambda c: f"`{conv}`" in c.block_texts and c.thread_ts is None
+    )
     r = redis.Redis.from_url(stack.redis_url)
     await until(lambda: bool(r.exists(K.AGENT_THREAD + str(call.ts))), 5, "the thread's mapping")
     return call
@@ -106,7 +109,9 @@ def session_of(stack: Stack, conv: str) -> dict[str, Any]:
 
 
 async def test_a_web_customer_is_handed_to_an_agent_and_back(
-    http: aiohttp.ClientSession, script_stack: Stack, fake_slack: FakeSlack,
+    http: aiohttp.ClientSession,
+    script_stack: Stack,
+    fake_slack: FakeSlack,
     web_customer: WebCustomer,
 ) -> None:
     customer = web_customer
@@ -135,8 +140,9 @@ async def test_a_web_customer_is_handed_to_an_agent_and_back(
 
     # The agent answers in the thread; the customer gets it on the web.
     fake_slack.names["UGRACE"] = "Grace"
-    await slack_event(http, script_stack,
-                      thread_reply(AGENT_CHANNEL, root.ts, "UGRACE", "Hi, I'm *Grace* :wave:"))
+    await slack_event(
+        http, script_stack, thread_reply(AGENT_CHANNEL, root.ts, "UGRACE", "Hi, I'm *Grace* :wave:")
+    )
     reply = await customer.reply()
     assert reply["text"] == "Hi, I'm **Grace** :wave:"
     handoff = session_of(script_stack, customer.conv)["handoff"]
@@ -166,14 +172,15 @@ async def test_a_slack_customer_gets_the_agent_in_their_dm_and_resolve_by_comman
     await slack_event(http, script_stack, dm_event(dm, "UBUYER", "handoff"))
     await fake_slack.wait_for(dm)
     root = await opening_of(fake_slack, script_stack, conv)
-    await slack_event(http, script_stack,
-                      thread_reply(AGENT_CHANNEL, root.ts, "UAGENT2", "How can I help?"))
+    await slack_event(
+        http, script_stack, thread_reply(AGENT_CHANNEL, root.ts, "UAGENT2", "How can I help?")
+    )
     calls = await fake_slack.wait_for(dm, 2)
     assert calls[1].text == "How can I help?"
     # The command names the conversation (slash commands carry no thread).
-    status, text = await slack(http, script_stack,
-                               slash_command(AGENT_CHANNEL, "UAGENT2", f"resolve {conv}"),
-                               form=True)
+    status, text = await slack(
+        http, script_stack, slash_command(AGENT_CHANNEL, "UAGENT2", f"resolve {conv}"), form=True
+    )
     assert status == 200 and conv in text
     calls = await fake_slack.wait_for(dm, 3)
     assert calls[2].text == BACK_WITH_BOT
@@ -181,8 +188,9 @@ async def test_a_slack_customer_gets_the_agent_in_their_dm_and_resolve_by_comman
     calls = await fake_slack.wait_for(dm, 4)
     assert calls[3].text == "echo: bot again"
     # Outside the agents' channel, or about no open handoff, the command only explains.
-    status, text = await slack(http, script_stack,
-                               slash_command(dm, "UBUYER", f"resolve {conv}"), form=True)
+    status, text = await slack(
+        http, script_stack, slash_command(dm, "UBUYER", f"resolve {conv}"), form=True
+    )
     assert status == 200 and "agents' channel" in text
 
 

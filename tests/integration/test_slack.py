@@ -31,16 +31,25 @@ from tests.fakes.slack import (
 from tests.support.servers import RedisServer, Stack, until
 
 
-async def post(http: aiohttp.ClientSession, stack: Stack, body: bytes,
-               headers: dict[str, str] | None = None,
-               content_type: str = "application/json") -> tuple[int, str]:
+async def post(
+    http: aiohttp.ClientSession,
+    stack: Stack,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, str]:
     hdrs = {"Content-Type": content_type, **(sign(body) if headers is None else headers)}
     async with http.post(f"{stack.url}/slack/events", data=body, headers=hdrs) as r:
         return r.status, await r.text()
 
 
-async def send_event(http: aiohttp.ClientSession, stack: Stack, event: dict[str, Any],
-                     event_id: str | None = None, retry: int | None = None) -> int:
+async def send_event(
+    http: aiohttp.ClientSession,
+    stack: Stack,
+    event: dict[str, Any],
+    event_id: str | None = None,
+    retry: int | None = None,
+) -> int:
     body = json.dumps(event_callback(event, event_id)).encode()
     headers = sign(body)
     if retry is not None:
@@ -134,7 +143,9 @@ async def test_a_mention_in_a_channel_is_answered_in_its_thread(
     assert await send_event(http, script_stack, inner) == 200
     calls = await fake_slack.wait_for(channel, 2)
     assert [(c.text, c.thread_ts) for c in calls] == [
-        ("echo: in channel", mention["ts"]), ("echo: again", mention["ts"])]
+        ("echo: in channel", mention["ts"]),
+        ("echo: again", mention["ts"]),
+    ]
 
 
 async def test_a_button_click_comes_back_as_a_payload(
@@ -149,8 +160,9 @@ async def test_a_button_click_comes_back_as_a_payload(
     message = {"type": "message", "ts": call.ts, "text": call.text, "blocks": call.blocks}
     click = block_actions(dm, "U1", "pay:yes", actions["elements"][0]["action_id"], message)
     body = form_body(click)
-    status, _ = await post(http, script_stack, body,
-                           content_type="application/x-www-form-urlencoded")
+    status, _ = await post(
+        http, script_stack, body, content_type="application/x-www-form-urlencoded"
+    )
     assert status == 200
     calls = await fake_slack.wait_for(dm, 2)
     assert calls[1].text == "clicked: pay:yes"
@@ -211,28 +223,45 @@ class RecordingIngress:
 async def test_socket_mode_takes_events_without_a_public_url(
     redis_server: RedisServer, fake_slack: FakeSlack
 ) -> None:
-    settings = load_settings(SLACK_BOT_TOKEN=TOKEN, SLACK_APP_TOKEN=APP_TOKEN,
-                             SLACK_SIGNING_SECRET="", SLACK_API_URL=fake_slack.url + "/api/",
-                             OMNIGATE_REDIS_URL=redis_server.url(5))
+    settings = load_settings(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        SLACK_SIGNING_SECRET="",
+        SLACK_API_URL=fake_slack.url + "/api/",
+        OMNIGATE_REDIS_URL=redis_server.url(5),
+    )
     r = aioredis.Redis.from_url(settings.redis_url)
     ingress = RecordingIngress()
-    gw = Gateway(settings=settings, redis=r, celery=None, ingress=ingress,  # type: ignore[arg-type]
-                 live=None)  # type: ignore[arg-type]
+    gw = Gateway(
+        settings=settings,
+        redis=r,
+        celery=None,
+        ingress=ingress,  # type: ignore[arg-type]
+        live=None,
+    )  # type: ignore[arg-type]
     channel = SlackChannel(gw)
     channel.start()
     try:
         dm = next_id("D")
         envelope_id = next_id("env-")
-        fake_slack.push_envelope({
-            "envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
-            "retry_attempt": 0, "retry_reason": "",
-            "payload": event_callback(dm_event(dm, "U1", "over the socket")),
-        })
+        fake_slack.push_envelope(
+            {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": 0,
+                "retry_reason": "",
+                "payload": event_callback(dm_event(dm, "U1", "over the socket")),
+            }
+        )
         await until(lambda: bool(ingress.got), 15, "the socket-mode event at ingress")
         [inbound] = ingress.got
         assert (inbound.conversation, inbound.text) == (dm, "over the socket")
-        await until(lambda: any(a.get("envelope_id") == envelope_id
-                                for a in fake_slack.socket_acks), 5, "the envelope's ack")
+        await until(
+            lambda: any(a.get("envelope_id") == envelope_id for a in fake_slack.socket_acks),
+            5,
+            "the envelope's ack",
+        )
     finally:
         await channel.close()
         await r.aclose()

@@ -29,8 +29,9 @@ from tests.support.servers import Proc, Stack, free_port, wait_for
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-async def post(http: aiohttp.ClientSession, stack: Stack, update: Any,
-               secret: str | None = SECRET) -> tuple[int, dict[str, Any]]:
+async def post(
+    http: aiohttp.ClientSession, stack: Stack, update: Any, secret: str | None = SECRET
+) -> tuple[int, dict[str, Any]]:
     headers = {HEADER: secret} if secret is not None else {}
     data = update if isinstance(update, bytes) else json.dumps(update).encode()
     headers["Content-Type"] = "application/json"
@@ -90,8 +91,10 @@ async def test_buttons_are_an_inline_keyboard_and_a_press_is_the_next_message(
     await say(http, script_stack, chat, "buttons")
     [call] = await fake_telegram.wait_for(chat)
     assert call.params["text"] == "Pick one"
-    assert call.keyboard == [[{"text": "Yes", "callback_data": "pay:yes"}],
-                             [{"text": "No", "callback_data": "pay:no"}]]
+    assert call.keyboard == [
+        [{"text": "Yes", "callback_data": "pay:yes"}],
+        [{"text": "No", "callback_data": "pay:no"}],
+    ]
 
     press = callback_update(chat, "pay:yes")
     assert (await post(http, script_stack, press))[0] == 200
@@ -99,9 +102,12 @@ async def test_buttons_are_an_inline_keyboard_and_a_press_is_the_next_message(
     assert calls[1].params["text"] == "clicked: pay:yes"
     query_id = press["callback_query"]["id"]
     await fake_telegram.wait_until(
-        lambda: any(c.params.get("callback_query_id") == query_id
-                    for c in fake_telegram.calls_of("answerCallbackQuery")),
-        what="answerCallbackQuery")
+        lambda: any(
+            c.params.get("callback_query_id") == query_id
+            for c in fake_telegram.calls_of("answerCallbackQuery")
+        ),
+        what="answerCallbackQuery",
+    )
 
 
 async def test_a_long_button_payload_is_kept_server_side(
@@ -127,9 +133,12 @@ async def test_an_expired_long_button_is_answered_and_starts_no_turn(
     query_id = press["callback_query"]["id"]
     answers = lambda: fake_telegram.calls_of("answerCallbackQuery")  # noqa: E731
     await fake_telegram.wait_until(
-        lambda: any(c.params.get("callback_query_id") == query_id
-                    and "expired" in c.params.get("text", "") for c in answers()),
-        what="answerCallbackQuery")
+        lambda: any(
+            c.params.get("callback_query_id") == query_id and "expired" in c.params.get("text", "")
+            for c in answers()
+        ),
+        what="answerCallbackQuery",
+    )
     await say(http, script_stack, chat, "echo: next")
     await fake_telegram.wait_for(chat)
     assert texts(fake_telegram.calls_for(chat)) == ["echo: next"]
@@ -171,13 +180,16 @@ async def test_a_chat_that_blocked_the_bot_is_not_retried(
     fake_telegram.blocked.add(chat)
     await say(http, script_stack, chat, "echo: refused")
     await fake_telegram.wait_until(
-        lambda: fake_telegram.calls_for(chat, ok_only=False), what="the refused sendMessage")
+        lambda: fake_telegram.calls_for(chat, ok_only=False), what="the refused sendMessage"
+    )
     fake_telegram.blocked.discard(chat)
     await say(http, script_stack, chat, "echo: unblocked")
     await fake_telegram.wait_for(chat)
     sent = fake_telegram.calls_for(chat, ok_only=False)
     assert [(c.answered, c.params["text"]) for c in sent] == [
-        ("error", "echo: refused"), ("ok", "echo: unblocked")]
+        ("error", "echo: refused"),
+        ("ok", "echo: unblocked"),
+    ]
 
 
 async def test_photos_and_stickers_become_attachments_of_a_turn(
@@ -232,10 +244,18 @@ async def test_typing_is_shown_while_a_slow_turn_runs(
         (b'{"update_id": "7"}', 400, "update_id"),
         # Has an update_id, so it is Telegram's: 200 and logged, never re-sent forever.
         (b'{"update_id": 7, "message": "garbage"}', 200, "ignored"),
-        (b'{"update_id": 8, "edited_message": {"message_id": 1, "date": 0, '
-         b'"chat": {"id": 1, "type": "private"}, "text": "edited"}}', 200, "ignored"),
-        (b'{"update_id": 9, "channel_post": {"message_id": 1, "date": 0, '
-         b'"chat": {"id": -5, "type": "channel"}, "text": "news"}}', 200, "ignored"),
+        (
+            b'{"update_id": 8, "edited_message": {"message_id": 1, "date": 0, '
+            b'"chat": {"id": 1, "type": "private"}, "text": "edited"}}',
+            200,
+            "ignored",
+        ),
+        (
+            b'{"update_id": 9, "channel_post": {"message_id": 1, "date": 0, '
+            b'"chat": {"id": -5, "type": "channel"}, "text": "news"}}',
+            200,
+            "ignored",
+        ),
     ],
 )
 async def test_bodies_that_are_not_updates_get_a_documented_answer(
@@ -272,14 +292,18 @@ async def test_polling_puts_updates_through_the_same_path(
     # A second gateway replica of the same bot, polling instead of receiving the webhook.
     port = free_port()
     env = {**script_stack.env, "TELEGRAM_MODE": "polling", "OMNIGATE_GATEWAY_ID": "poll-gw"}
-    proc = Proc("telegram-polling-gateway", ["gateway", "--port", str(port)], env,
-                script_stack.log_dir)
+    proc = Proc(
+        "telegram-polling-gateway", ["gateway", "--port", str(port)], env, script_stack.log_dir
+    )
     polled = len(fake_telegram.calls_of("getUpdates"))
     proc.start()
     try:
         await asyncio.to_thread(
-            wait_for, lambda: len(fake_telegram.calls_of("getUpdates")) > polled
-            or not proc.alive(), 30, "the polling gateway's first getUpdates")
+            wait_for,
+            lambda: len(fake_telegram.calls_of("getUpdates")) > polled or not proc.alive(),
+            30,
+            "the polling gateway's first getUpdates",
+        )
         assert proc.alive(), proc.log()[-3000:]
         chat = next_id()
         fake_telegram.push_update(text_update(chat, "echo: polled"))

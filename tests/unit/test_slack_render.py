@@ -28,9 +28,14 @@ BOT = "U0BOT"
 
 
 def product(i: int, image: bool = True) -> Product:
-    return Product(sku=f"SKU-{i}", title=f"Shoe <{i}> & co", price=1234.5, currency="EUR",
-                   url=f"https://shop.example/p/{i}",
-                   image_url=f"https://shop.example/{i}.jpg" if image else None)
+    return Product(
+        sku=f"SKU-{i}",
+        title=f"Shoe <{i}> & co",
+        price=1234.5,
+        currency="EUR",
+        url=f"https://shop.example/p/{i}",
+        image_url=f"https://shop.example/{i}.jpg" if image else None,
+    )
 
 
 def test_markdown_becomes_mrkdwn_with_slack_escaping() -> None:
@@ -49,14 +54,18 @@ def test_text_a_person_reads_from_slack() -> None:
 
 
 def test_a_reply_is_a_section_then_buttons() -> None:
-    reply = Reply(text="Pick one", buttons=(Button(title="Yes", payload="pay:yes"),
-                                            Button(title="No", payload="pay:no")))
+    reply = Reply(
+        text="Pick one",
+        buttons=(Button(title="Yes", payload="pay:yes"), Button(title="No", payload="pay:no")),
+    )
     [msg] = render_reply(reply).messages
     assert msg.text == "Pick one"
     section, actions = msg.blocks
     assert section == {"type": "section", "text": {"type": "mrkdwn", "text": "Pick one"}}
     assert [(e["action_id"], e["value"], e["text"]["text"]) for e in actions["elements"]] == [
-        ("og_btn_0", "pay:yes", "Yes"), ("og_btn_1", "pay:no", "No")]
+        ("og_btn_0", "pay:yes", "Yes"),
+        ("og_btn_1", "pay:no", "No"),
+    ]
 
 
 def test_products_are_sections_with_an_image_accessory() -> None:
@@ -66,8 +75,11 @@ def test_products_are_sections_with_an_image_accessory() -> None:
     assert first["text"]["text"] == (
         "*<https://shop.example/p/1|Shoe &lt;1&gt; &amp; co>*\n1,234.50 EUR"
     )
-    assert first["accessory"] == {"type": "image", "image_url": "https://shop.example/1.jpg",
-                                  "alt_text": "Shoe <1> & co"}
+    assert first["accessory"] == {
+        "type": "image",
+        "image_url": "https://shop.example/1.jpg",
+        "alt_text": "Shoe <1> & co",
+    }
     assert "accessory" not in second
 
 
@@ -76,7 +88,8 @@ def test_long_text_is_split_into_sections_of_at_most_3000() -> None:
     chunks = split_mrkdwn(to_mrkdwn(text))
     assert all(len(c) <= SECTION_TEXT_LIMIT for c in chunks)
     assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
-        "\n", "")
+        "\n", ""
+    )
     [msg] = render_reply(Reply(text=text)).messages
     assert all(len(b["text"]["text"]) <= SECTION_TEXT_LIMIT for b in msg.blocks)
     assert len(msg.text) <= 3000
@@ -89,8 +102,11 @@ def test_a_split_never_cuts_a_link() -> None:
 
 
 def test_more_than_50_blocks_become_several_messages() -> None:
-    reply = Reply(text="Many", products=tuple(product(i) for i in range(70)),
-                  buttons=tuple(Button(title=f"B{i}", payload=f"p{i}") for i in range(30)))
+    reply = Reply(
+        text="Many",
+        products=tuple(product(i) for i in range(70)),
+        buttons=tuple(Button(title=f"B{i}", payload=f"p{i}") for i in range(30)),
+    )
     messages = render_reply(reply).messages
     assert len(messages) == 2
     assert all(len(m.blocks) <= MAX_BLOCKS for m in messages)
@@ -106,8 +122,9 @@ def test_more_than_50_blocks_become_several_messages() -> None:
 
 def test_long_payloads_and_labels_fit_slack_limits() -> None:
     long_payload = "L" * 2048
-    rendered = render_reply(Reply(text="x", buttons=(Button(title="T" * 200,
-                                                            payload=long_payload),)))
+    rendered = render_reply(
+        Reply(text="x", buttons=(Button(title="T" * 200, payload=long_payload),))
+    )
     button = rendered.messages[0].blocks[-1]["elements"][0]
     assert len(button["text"]["text"]) <= 75
     key = stored_payload_key(button["value"])
@@ -120,31 +137,54 @@ def test_an_empty_reply_still_renders() -> None:
 
 
 def test_a_dm_becomes_an_inbound() -> None:
-    event = {"type": "message", "channel": "D1", "channel_type": "im", "user": "U1",
-             "text": "hello &amp; bye", "ts": "1.1", "team": "T1"}
+    event = {
+        "type": "message",
+        "channel": "D1",
+        "channel_type": "im",
+        "user": "U1",
+        "text": "hello &amp; bye",
+        "ts": "1.1",
+        "team": "T1",
+    }
     inbound = parse_message(event, "Ev1", BOT, 4000)
     assert inbound is not None
     assert (inbound.channel, inbound.platform_id, inbound.conversation, inbound.text) == (
-        ChannelName.slack, "Ev1", "D1", "hello & bye")
+        ChannelName.slack,
+        "Ev1",
+        "D1",
+        "hello & bye",
+    )
     assert inbound.meta == {"channel": "D1", "team": "T1"}
 
 
 def test_bots_edits_joins_and_channel_chatter_are_ignored() -> None:
-    base = {"type": "message", "channel": "D1", "channel_type": "im", "user": "U1",
-            "text": "hi", "ts": "1.1"}
+    base = {
+        "type": "message",
+        "channel": "D1",
+        "channel_type": "im",
+        "user": "U1",
+        "text": "hi",
+        "ts": "1.1",
+    }
     assert parse_message(base, "E", BOT, 100) is not None
     assert parse_message({**base, "bot_id": "B1"}, "E", BOT, 100) is None
     assert parse_message({**base, "user": BOT}, "E", BOT, 100) is None
     assert parse_message({**base, "subtype": "message_changed"}, "E", BOT, 100) is None
     assert parse_message({**base, "subtype": "channel_join"}, "E", BOT, 100) is None
-    assert parse_message({**base, "channel": "C1", "channel_type": "channel"}, "E", BOT,
-                         100) is None
+    assert (
+        parse_message({**base, "channel": "C1", "channel_type": "channel"}, "E", BOT, 100) is None
+    )
     assert is_person_message({**base, "subtype": "file_share"}, BOT)
 
 
 def test_a_mention_is_a_conversation_per_thread() -> None:
-    event = {"type": "app_mention", "channel": "C1", "user": "U1", "text": f"<@{BOT}> hi",
-             "ts": "5.5"}
+    event = {
+        "type": "app_mention",
+        "channel": "C1",
+        "user": "U1",
+        "text": f"<@{BOT}> hi",
+        "ts": "5.5",
+    }
     top = parse_mention(event, "E1", BOT, 100)
     assert top is not None and top.text == "hi"
     assert top.conversation == "C1/5.5" and top.meta["thread_ts"] == "5.5"
@@ -156,18 +196,26 @@ def test_a_mention_is_a_conversation_per_thread() -> None:
 
 
 def test_a_button_click_becomes_a_payload_in_its_conversation() -> None:
-    body = {"type": "block_actions", "user": {"id": "U1", "name": "ada"},
-            "container": {"channel_id": "C1", "message_ts": "9.9", "thread_ts": "5.5"},
-            "message": {"ts": "9.9", "thread_ts": "5.5"}, "trigger_id": "tr1",
-            "team": {"id": "T1"}}
+    body = {
+        "type": "block_actions",
+        "user": {"id": "U1", "name": "ada"},
+        "container": {"channel_id": "C1", "message_ts": "9.9", "thread_ts": "5.5"},
+        "message": {"ts": "9.9", "thread_ts": "5.5"},
+        "trigger_id": "tr1",
+        "team": {"id": "T1"},
+    }
     inbound = parse_action(body, {"value": "pay:yes"}, "pay:yes")
     assert inbound is not None
     assert (inbound.payload, inbound.conversation, inbound.platform_id) == (
-        "pay:yes", "C1/5.5", "action:tr1")
+        "pay:yes",
+        "C1/5.5",
+        "action:tr1",
+    )
 
 
 def test_an_agent_reply_is_queued_in_the_customers_conversation() -> None:
-    agent = agent_inbound("web:visitor-1", User(id="UA"),
-                          "slack-agent:Ev9", text="Hello", thread="1.2")
+    agent = agent_inbound(
+        "web:visitor-1", User(id="UA"), "slack-agent:Ev9", text="Hello", thread="1.2"
+    )
     assert agent.conversation_key == "web:visitor-1"
     assert agent.meta == {"role": "agent", "agent_user": "UA", "agent_thread": "1.2"}

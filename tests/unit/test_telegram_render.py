@@ -46,8 +46,10 @@ from tests.fakes.telegram import (
         ("**bold _both_**", "<b>bold <i>both</i></b>"),
         ("run `rm <x> && y`", "run <code>rm &lt;x&gt; &amp;&amp; y</code>"),
         ("`**not bold**`", "<code>**not bold**</code>"),
-        ("[the shop](https://shop.example/?a=1&b=\"2\")",
-         '<a href="https://shop.example/?a=1&amp;b=&quot;2&quot;">the shop</a>'),
+        (
+            '[the shop](https://shop.example/?a=1&b="2")',
+            '<a href="https://shop.example/?a=1&amp;b=&quot;2&quot;">the shop</a>',
+        ),
         ("[**big** deal](https://x.example)", '<a href="https://x.example"><b>big</b> deal</a>'),
         ("[click](javascript:alert)", "[click](javascript:alert)"),
         ("order_id and snake_case_name", "order_id and snake_case_name"),
@@ -92,8 +94,27 @@ def _check(fragment: str) -> str:
 
 def test_any_input_renders_balanced_html() -> None:
     rng = random.Random(5)
-    alphabet = ["*", "**", "_", "`", "[", "]", "(", ")", "<", ">", "&", " ", "\n", "a", "b",
-                "https://x.example", "é", "😀", '"']
+    alphabet = [
+        "*",
+        "**",
+        "_",
+        "`",
+        "[",
+        "]",
+        "(",
+        ")",
+        "<",
+        ">",
+        "&",
+        " ",
+        "\n",
+        "a",
+        "b",
+        "https://x.example",
+        "é",
+        "😀",
+        '"',
+    ]
     for _ in range(2000):
         md = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         _check(markdown_to_html(md))
@@ -141,8 +162,19 @@ def test_a_cut_never_breaks_a_tag_or_an_entity_and_reopens_tags() -> None:
 
 def test_random_markup_splits_into_balanced_parts_within_the_limit() -> None:
     rng = random.Random(7)
-    words = ["**bold words**", "_it_", "`c<o>de`", "[a](https://x.example)", "&", "<", "é",
-             "😀", "plain", "\n", "\n\n"]
+    words = [
+        "**bold words**",
+        "_it_",
+        "`c<o>de`",
+        "[a](https://x.example)",
+        "&",
+        "<",
+        "é",
+        "😀",
+        "plain",
+        "\n",
+        "\n\n",
+    ]
     for _ in range(200):
         md = " ".join(rng.choice(words) for _ in range(rng.randint(50, 300)))
         rendered = markdown_to_html(md)
@@ -182,8 +214,10 @@ def test_long_payloads_get_a_short_stable_key(payload: str) -> None:
 
 
 def test_buttons_are_an_inline_keyboard_under_the_last_part() -> None:
-    reply = Reply(text="word " * 1000, buttons=(Button(title="Yes", payload="pay:yes"),
-                                               Button(title="Long", payload="L" * 200)))
+    reply = Reply(
+        text="word " * 1000,
+        buttons=(Button(title="Yes", payload="pay:yes"), Button(title="Long", payload="L" * 200)),
+    )
     rendered = render_reply(reply)
     assert len(rendered.ops) == 2
     first, last = rendered.ops
@@ -211,9 +245,14 @@ def test_an_empty_reply_sends_nothing() -> None:
 
 
 def _product(**kw: Any) -> Product:
-    base: dict[str, Any] = {"sku": "S", "title": "Trail <Runner>", "price": 89.5,
-                            "currency": "EUR", "url": "https://shop.example/p/1",
-                            "image_url": "https://shop.example/1.jpg"}
+    base: dict[str, Any] = {
+        "sku": "S",
+        "title": "Trail <Runner>",
+        "price": 89.5,
+        "currency": "EUR",
+        "url": "https://shop.example/p/1",
+        "image_url": "https://shop.example/1.jpg",
+    }
     return Product(**{**base, **kw})
 
 
@@ -260,8 +299,7 @@ def test_a_private_text_message_becomes_an_inbound() -> None:
     assert inbound.platform_id == "777"
     assert inbound.conversation == "42"
     assert inbound.text == "where is my order?"
-    assert (inbound.user.id, inbound.user.name, inbound.user.locale) == ("42", "Ada Lovelace",
-                                                                         "en")
+    assert (inbound.user.id, inbound.user.name, inbound.user.locale) == ("42", "Ada Lovelace", "en")
 
 
 def test_long_text_is_cut_to_the_limit() -> None:
@@ -281,26 +319,63 @@ def test_a_sticker_carries_its_emoji() -> None:
     inbound = _parse(sticker_update(42))
     assert inbound.text == ""
     [a] = inbound.attachments
-    assert (a.kind, a.file_id, a.name, a.mime, a.size) == ("sticker", "sticker-1", "👍",
-                                                           "image/webp", 2048)
+    assert (a.kind, a.file_id, a.name, a.mime, a.size) == (
+        "sticker",
+        "sticker-1",
+        "👍",
+        "image/webp",
+        2048,
+    )
 
 
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ({"location": {"latitude": 52.5, "longitude": 13.4}},
-         {"kind": "location", "url": "geo:52.5,13.4"}),
-        ({"voice": {"file_id": "v", "file_unique_id": "v", "duration": 3,
-                    "mime_type": "audio/ogg", "file_size": 99}},
-         {"kind": "voice", "file_id": "v", "mime": "audio/ogg", "size": 99}),
-        ({"document": {"file_id": "d", "file_unique_id": "d", "file_name": "invoice.pdf",
-                       "mime_type": "application/pdf", "file_size": 1000}},
-         {"kind": "document", "file_id": "d", "name": "invoice.pdf", "mime": "application/pdf"}),
-        ({"audio": {"file_id": "a", "file_unique_id": "a", "duration": 3}},
-         {"kind": "audio", "file_id": "a"}),
-        ({"video": {"file_id": "m", "file_unique_id": "m", "width": 1, "height": 1,
-                    "duration": 3, "mime_type": "video/mp4"}},
-         {"kind": "video", "file_id": "m", "mime": "video/mp4"}),
+        (
+            {"location": {"latitude": 52.5, "longitude": 13.4}},
+            {"kind": "location", "url": "geo:52.5,13.4"},
+        ),
+        (
+            {
+                "voice": {
+                    "file_id": "v",
+                    "file_unique_id": "v",
+                    "duration": 3,
+                    "mime_type": "audio/ogg",
+                    "file_size": 99,
+                }
+            },
+            {"kind": "voice", "file_id": "v", "mime": "audio/ogg", "size": 99},
+        ),
+        (
+            {
+                "document": {
+                    "file_id": "d",
+                    "file_unique_id": "d",
+                    "file_name": "invoice.pdf",
+                    "mime_type": "application/pdf",
+                    "file_size": 1000,
+                }
+            },
+            {"kind": "document", "file_id": "d", "name": "invoice.pdf", "mime": "application/pdf"},
+        ),
+        (
+            {"audio": {"file_id": "a", "file_unique_id": "a", "duration": 3}},
+            {"kind": "audio", "file_id": "a"},
+        ),
+        (
+            {
+                "video": {
+                    "file_id": "m",
+                    "file_unique_id": "m",
+                    "width": 1,
+                    "height": 1,
+                    "duration": 3,
+                    "mime_type": "video/mp4",
+                }
+            },
+            {"kind": "video", "file_id": "m", "mime": "video/mp4"},
+        ),
         ({"contact": {"phone_number": "+1", "first_name": "Bo"}}, {"kind": "other"}),
     ],
 )
@@ -312,7 +387,11 @@ def test_attachments(content: dict[str, Any], expected: dict[str, Any]) -> None:
 def test_a_button_press_carries_its_data_as_payload() -> None:
     inbound = _parse(callback_update(42, "pay:yes", update_id=778))
     assert (inbound.platform_id, inbound.conversation, inbound.payload, inbound.text) == (
-        "778", "42", "pay:yes", "")
+        "778",
+        "42",
+        "pay:yes",
+        "",
+    )
 
 
 @pytest.mark.parametrize(
@@ -321,14 +400,28 @@ def test_a_button_press_carries_its_data_as_payload() -> None:
         message_update(-100, chat_type="group", text="hi"),
         message_update(-100, chat_type="supergroup", text="hi"),
         {"update_id": 1, "edited_message": text_update(42, "edited")["message"]},
-        {"update_id": 2, "channel_post": {"message_id": 1, "date": 0, "text": "news",
-                                          "chat": {"id": -5, "type": "channel"}}},
-        message_update(42, pinned_message={"message_id": 3, "date": 0,
-                                           "chat": {"id": 42, "type": "private"}}),
-        {"update_id": 3, "callback_query": {"id": "q", "chat_instance": "c", "data": "x",
-                                            "from": {"id": 42, "is_bot": False,
-                                                     "first_name": "A"},
-                                            "inline_message_id": "im"}},
+        {
+            "update_id": 2,
+            "channel_post": {
+                "message_id": 1,
+                "date": 0,
+                "text": "news",
+                "chat": {"id": -5, "type": "channel"},
+            },
+        },
+        message_update(
+            42, pinned_message={"message_id": 3, "date": 0, "chat": {"id": 42, "type": "private"}}
+        ),
+        {
+            "update_id": 3,
+            "callback_query": {
+                "id": "q",
+                "chat_instance": "c",
+                "data": "x",
+                "from": {"id": 42, "is_bot": False, "first_name": "A"},
+                "inline_message_id": "im",
+            },
+        },
     ],
     ids=["group", "supergroup", "edited", "channel-post", "service", "inline-button"],
 )

@@ -1,0 +1,423 @@
+"""The product recommender: "running shoes under 100", "something like the last one but
+cheaper", and "customers who bought this also bought".
+
+How a request is answered (``Recommender.recommend``):
+
+1. ``catalog_query.parse_query`` reads category, brand and price window; a follow-up
+   ("cheaper", "under 50 then", "like that one") is merged into the previous request kept in
+   ``slots["last_query"]``.
+2. Hard filters, exact and vectorised over the catalog (``CatalogIndex.mask``): in stock,
+   price window, category, brand; "cheaper" adds "below the reference price".
+3. Ranking of what passes, ``score = relevance + PERSONAL_WEIGHT * personal``:
+   - relevance: cosine similarity (all-MiniLM-L6-v2) of the request's words, and for
+     "similar" of the reference products, with each product's text;
+   - personal (0..1): the session's history (past orders, products mentioned, cards clicked)
+     scored by the next-item model (SASRec), item-to-item co-occurrence and popularity,
+     each scaled to 0..1 over the candidates and mixed by ``recs_model.PERSONAL_MIX``.
+   With no words and no reference ("recommend me something under 50") relevance is absent
+   and the personal score alone ranks; with an empty session that is popularity.
+4. ``slots`` remember the request and the products shown, for the next turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brain.catalog_query import CatalogQuery, category_terms, parse_query
+from brain.embeddings import Embedder, resolve_device
+from brain.recs_model import (
+    RecsBundle,
+    blend_personal,
+    bundle_path,
+    catalog_sequences,
+    sasrec_scores,
+    train_bundle,
+)
+from brain.store import ProductRecord, StoreBackend
+from channels.schema import Product
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+# How much the personal score may reorder products of similar relevance. Cosine scores of
+# products that all match a request lie within ~0.1 of each other, so 0.15 lets a strong
+# personal signal (a just-clicked item's neighbours) move them without beating relevance.
+PERSONAL_WEIGHT = 0.15
+# Slots kept bounded (the session lives in Redis).
+MAX_VIEWED = 20
+MAX_HISTORY = 50
+QUICK_TRAIN_SECONDS = 5.0
+QUERY_CACHE_SIZE = 1024
+
+
+# --- the catalog index ------------------------------------------------------------------------
+
+
+def product_text(p: ProductRecord) -> str:
+    """What is embedded for a product."""
+    parts = [p.title, p.brand, p.category, p.description]
+    return ". ".join(s.strip() for s in parts if s and s.strip())
+
+
+@dataclass
+class CatalogIndex:
+    """Products as arrays: embeddings for ranking, prices/stock/ids for exact filters."""
+
+    products: list[ProductRecord]
+    emb: np.ndarray  # (N, 384) float32, unit rows
+    price: np.ndarray  # (N,) float64
+    stock: np.ndarray  # (N,) int64
+    category_id: np.ndarray  # (N,) int32 into ``categories``
+    brand_id: np.ndarray  # (N,) int32 into ``brands`` ("" is a brand id too)
+    categories: list[str]
+    brands: list[str]  # non-empty brand names
+    brand_index: dict[str, int]
+    terms: dict[str, str]  # catalog words -> their category (catalog_query.category_terms)
+    by_sku: dict[str, int]
+
+    @classmethod
+    def from_embeddings(cls, products: Sequence[ProductRecord], emb: np.ndarray) -> CatalogIndex:
+        """Index ``products`` whose embeddings are already computed (row i = product i)."""
+        products = list(products)
+        categories = sorted({p.category for p in products})
+        brands = sorted({p.brand for p in products})
+        cat_ix = {c: i for i, c in enumerate(categories)}
+        brand_ix = {b: i for i, b in enumerate(brands)}
+        return cls(
+            products=products,
+            emb=np.ascontiguousarray(emb, dtype=np.float32),
+            price=np.fromiter((p.price for p in products), np.float64, len(products)),
+            stock=np.fromiter((p.stock for p in products), np.int64, len(products)),
+            category_id=np.fromiter(
+                (cat_ix[p.category] for p in products), np.int32, len(products)
+            ),
+            brand_id=np.fromiter((brand_ix[p.brand] for p in products), np.int32, len(products)),
+            categories=categories,
+            brands=[b for b in brands if b],
+            brand_index=brand_ix,
+            terms=category_terms(((p.title, p.category) for p in products), brands),
+            by_sku={p.sku: i for i, p in enumerate(products)},
+        )
+
+    @classmethod
+    def build(
+        cls, products: Sequence[ProductRecord], embedder: Embedder, cache_dir: Path
+    ) -> CatalogIndex:
+        """Embed the catalog, or load the embeddings of this exact catalog text from the cache
+        (``cache_dir/catalog/<sha256 of model name + product texts>.npy``), so a worker
+        restart or a second worker does not recompute them."""
+        texts = [product_text(p) for p in products]
+        digest = hashlib.sha256(MODEL_NAME.encode())
+        for t in texts:
+            digest.update(b"\x00" + t.encode())
+        path = cache_dir / "catalog" / f"{digest.hexdigest()[:32]}.npy"
+        emb: np.ndarray | None = None
+        if path.exists():
+            try:
+                emb = np.load(path)
+                if emb.shape != (len(texts), embedder.dim):
+                    emb = None
+            except (OSError, ValueError):
+                emb = None  # a torn or foreign file: recompute and overwrite
+        if emb is None:
+            emb = embedder.encode(texts)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{id(emb)}.tmp.npy")
+                np.save(tmp, emb)
+                tmp.replace(path)  # atomic: concurrent workers never read half a file
+            except OSError as exc:  # a read-only cache costs a recompute next time, no more
+                log.warning("recs: cannot cache catalog embeddings in %s: %s", path, exc)
+        return cls.from_embeddings(products, emb)
+
+    def mask(self, q: CatalogQuery) -> np.ndarray:
+        """Products that pass every hard filter of ``q``: (N,) bool."""
+        m = self.stock > 0
+        if q.min_price is not None:
+            m &= self.price >= q.min_price if q.min_inclusive else self.price > q.min_price
+        if q.max_price is not None:
+            m &= self.price <= q.max_price if q.max_inclusive else self.price < q.max_price
+        if q.categories:
+            ids = [self.categories.index(c) for c in q.categories if c in self.categories]
+            m &= np.isin(self.category_id, ids)
+        if q.brands:
+            ids = [self.brand_index[b] for b in q.brands if b in self.brand_index]
+            m &= np.isin(self.brand_id, ids)
+        return m
+
+    def relevance(self, qvec: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """Cosine similarity of ``qvec`` with the candidates' embeddings: (len(cand),)."""
+        # Gathering rows copies them; past ~30 % of the catalog one full matmul is cheaper.
+        if len(cand) < 0.3 * len(self.products):
+            return self.emb[cand] @ qvec
+        return (self.emb @ qvec)[cand]
+
+    def search(self, q: CatalogQuery, qvec: np.ndarray, k: int) -> np.ndarray:
+        """Text-only search: the ``k`` most relevant products passing ``q``'s filters."""
+        cand = np.flatnonzero(self.mask(q))
+        return cand[top_k(self.relevance(qvec, cand), k)] if len(cand) else cand
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest scores, best first (argpartition, then a small sort)."""
+    if len(scores) <= k:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+# --- the recommender -----------------------------------------------------------------------
+
+
+class Recommender:
+    """Catalog search with exact filters, ranked by text relevance and the session's history.
+
+    One per worker process: ``__init__`` loads (or computes once) the catalog embeddings and
+    the next-item model. ``recommend``/``note_click`` are pure functions of their arguments
+    plus that state, so one instance serves every conversation.
+    """
+
+    def __init__(
+        self,
+        store: StoreBackend,
+        embedder: Embedder,
+        settings: Settings,
+        index: CatalogIndex | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.currency = store.info.currency
+        self.index = index or CatalogIndex.build(store.products(), embedder, settings.cache_dir)
+        self.bundle = self._load_or_train_bundle()
+        self._lock = threading.Lock()  # worker threads share the query cache
+        self._query_cache: dict[str, np.ndarray] = {}  # insertion order = LRU order
+
+    # --- set-up ---
+
+    def _load_or_train_bundle(self) -> RecsBundle | None:
+        """The trained next-item bundle for this catalog + interaction log: from the cache,
+        else a quick one (a few seconds) when the shop has interactions, else None."""
+        skus = [p.sku for p in self.index.products]
+        seqs = catalog_sequences(self.store.interactions(), self.index.by_sku)
+        path = bundle_path(self.settings, skus, seqs)
+        device = resolve_device(self.settings.device)
+        if path.exists():
+            try:
+                return RecsBundle.load(path, device)
+            except Exception as exc:  # a stale or torn file must not stop the worker
+                log.warning("recs: cannot load %s (%s); retraining", path, exc)
+        if not any(seqs):
+            return None
+        bundle = train_bundle(seqs, len(skus), device, max_seconds=QUICK_TRAIN_SECONDS)
+        bundle.meta["quick"] = True
+        try:
+            bundle.save(path)
+        except OSError as exc:
+            log.warning("recs: cannot cache the quick model in %s: %s", path, exc)
+        return bundle
+
+    # --- the API the dialogue uses ---
+
+    def recommend(self, text: str, slots: dict[str, Any], limit: int = 5) -> list[Product]:
+        """Products for a request, best first; [] when nothing passes the filters.
+
+        Updates ``slots``: ``last_query`` (the effective request, a dict), ``last_products``
+        (SKUs shown; unchanged when nothing was found, so "cheaper" still refers to them).
+        """
+        idx = self.index
+        named, text = self._named_product(text)
+        q = parse_query(text, idx.categories, idx.brands, idx.terms)
+        if named is not None:  # "similar to <a product title>" (the card's button)
+            q = replace(q, similar=True)
+        prev = slots.get("last_query")
+        if prev and q.is_follow_up:
+            q = q.merged_into(CatalogQuery.from_dict(prev))
+        refs = [named] if named is not None else self._reference(slots, q.similar or q.cheaper)
+        q = self._apply_reference(q, refs)
+
+        mask = idx.mask(q)
+        if q.similar:
+            mask[refs] = False  # "like the last one" means another one
+        cand = np.flatnonzero(mask)
+        slots["last_query"] = {**q.to_dict(), "cheaper": False, "similar": False}
+        if len(cand) == 0:
+            return []
+        score = self._scores(q, refs, cand, self._history(slots))
+        best = cand[top_k(score, limit)]
+        slots["last_products"] = [idx.products[i].sku for i in best]
+        return [self._card(idx.products[i]) for i in best]
+
+    def note_click(self, slots: dict[str, Any], sku: str) -> None:
+        """Remember that the customer opened a product card (payload ``view:SKU``): the
+        next recommendation uses it as the newest item of the session's history and as the
+        reference of "like this one" / "cheaper"."""
+        if sku not in self.index.by_sku:
+            return
+        viewed = [s for s in slots.get("viewed", []) if s != sku]
+        slots["viewed"] = [*viewed, sku][-MAX_VIEWED:]
+        self._push_history(slots, sku)
+
+    def note_mention(self, slots: dict[str, Any], sku: str) -> None:
+        """Remember a product the customer talked about (e.g. asked a question on)."""
+        if sku in self.index.by_sku:
+            self._push_history(slots, sku)
+
+    def also_bought(self, sku: str, limit: int = 5) -> list[Product]:
+        """ "Customers who bought this also bought": in-stock products that follow ``sku``
+        in other customers' histories (model + co-occurrence), popularity as a fallback."""
+        i = self.index.by_sku.get(sku)
+        if i is None:
+            return []
+        cand = np.flatnonzero((self.index.stock > 0) & (np.arange(len(self.index.products)) != i))
+        score = self._personal([i], cand)
+        return [self._card(self.index.products[j]) for j in cand[top_k(score, limit)]]
+
+    def describe_filters(self, slots: dict[str, Any]) -> str:
+        """The last request in words, for grounded text: "running shoes under 100.00 EUR, in
+        stock"."""
+        prev = slots.get("last_query")
+        if not prev:
+            return "in stock"
+        q = CatalogQuery.from_dict(prev)
+        what = " or ".join(q.categories) or q.text or "products"
+        if q.brands:
+            what = f"{' or '.join(q.brands)} {what}"
+        money = lambda v: f"{v:.2f} {self.currency}"  # noqa: E731
+        if q.min_price is not None and q.max_price is not None:
+            what += f" between {money(q.min_price)} and {money(q.max_price)}"
+        elif q.max_price is not None:
+            what += f" {'up to' if q.max_inclusive else 'under'} {money(q.max_price)}"
+        elif q.min_price is not None:
+            what += f" {'from' if q.min_inclusive else 'over'} {money(q.min_price)}"
+        return f"{what}, in stock"
+
+    # --- internals ---
+
+    def _named_product(self, text: str) -> tuple[int | None, str]:
+        """A product named by its full title after "similar to"/"like" (the dialogue's
+        "Show similar products" button): (its index, the text without the title), so the
+        title's words do not turn into brand and category filters."""
+        low = text.lower()
+        if not re.search(r"\b(?:similar|like|alternatives?)\b", low):
+            return None, text
+        best: tuple[int, int] | None = None  # (title length, index)
+        for i, p in enumerate(self.index.products):
+            title = p.title.lower()
+            if title and title in low and (best is None or len(title) > best[0]):
+                best = (len(title), i)
+        if best is None:
+            return None, text
+        start = low.index(self.index.products[best[1]].title.lower())
+        return best[1], text[:start] + " " + text[start + best[0] :]
+
+    def _reference(self, slots: dict[str, Any], wanted: bool) -> list[int]:
+        """The product "the last one" refers to: the card clicked since the last
+        recommendation if any, else the top product of the last recommendation."""
+        if not wanted:
+            return []
+        shown = [s for s in slots.get("last_products", []) if s in self.index.by_sku]
+        viewed = slots.get("viewed", [])
+        if viewed and viewed[-1] in self.index.by_sku and (not shown or viewed[-1] in shown):
+            return [self.index.by_sku[viewed[-1]]]
+        return [self.index.by_sku[shown[0]]] if shown else []
+
+    def _apply_reference(self, q: CatalogQuery, refs: list[int]) -> CatalogQuery:
+        """ "Cheaper": below the cheapest reference product (strictly). "Similar" with no
+        category of its own: the reference products' categories."""
+        if not refs:
+            return q
+        if q.cheaper:
+            ceiling = float(self.index.price[refs].min())
+            if q.max_price is None or ceiling <= q.max_price:
+                q = replace(q, max_price=ceiling, max_inclusive=False)
+        if q.similar and not q.categories:
+            cats = tuple(dict.fromkeys(self.index.products[i].category for i in refs))
+            q = replace(q, categories=cats, category=cats[0])
+        return q
+
+    def _scores(
+        self, q: CatalogQuery, refs: list[int], cand: np.ndarray, history: list[int]
+    ) -> np.ndarray:
+        """Final ranking score of each candidate (see the module docstring)."""
+        qvec = self._embed(q.text) if q.text else None
+        if refs and (q.similar or qvec is None):
+            ref_vec = _unit(self.index.emb[refs].mean(axis=0))
+            qvec = ref_vec if qvec is None else _unit(qvec + ref_vec)
+        personal = self._personal(history, cand)
+        if qvec is None:
+            return personal
+        return self.index.relevance(qvec, cand) + PERSONAL_WEIGHT * personal
+
+    def _embed(self, text: str) -> np.ndarray:
+        """The query's embedding, from a small LRU: follow-ups ("cheaper", "under 50 then")
+        re-rank the previous words, and MiniLM is most of a request's CPU time."""
+        with self._lock:
+            vec = self._query_cache.pop(text, None)
+        if vec is None:
+            vec = self.embedder.encode([text])[0]
+        with self._lock:
+            self._query_cache[text] = vec
+            while len(self._query_cache) > QUERY_CACHE_SIZE:
+                self._query_cache.pop(next(iter(self._query_cache)))
+        return vec
+
+    def _personal(self, history: list[int], cand: np.ndarray) -> np.ndarray:
+        """0..1 score of each candidate from the session's history (catalog indices)."""
+        b = self.bundle
+        if b is None:
+            return np.zeros(len(cand), dtype=np.float32)
+        items = cand + 1  # model item ids are catalog indices + 1
+        hist = [[i + 1 for i in history]]
+        logits = None
+        if b.model is not None and history:
+            logits = sasrec_scores(b.model, hist)[:, items]
+        cooc = b.cooc.scores(hist)[:, items]
+        return blend_personal(logits, cooc, b.pop[items], np.array([not history]))[0]
+
+    def _history(self, slots: dict[str, Any]) -> list[int]:
+        """The session's items, oldest first: past orders (when the customer's email is
+        verified), then what was mentioned or clicked in this conversation."""
+        items: list[int] = []
+        email = slots.get("verified_email")
+        if isinstance(email, str) and email:
+            orders = sorted(self.store.orders_for_email(email), key=lambda o: o.placed_at)
+            items += [
+                self.index.by_sku[s] for o in orders for s, _ in o.items if s in self.index.by_sku
+            ]
+        items += [
+            self.index.by_sku[s] for s in slots.get("rec_history", []) if s in self.index.by_sku
+        ]
+        return items[-MAX_HISTORY:]
+
+    @staticmethod
+    def _push_history(slots: dict[str, Any], sku: str) -> None:
+        hist = list(slots.get("rec_history", []))
+        if not hist or hist[-1] != sku:
+            hist.append(sku)
+        slots["rec_history"] = hist[-MAX_HISTORY:]
+
+    def _card(self, p: ProductRecord) -> Product:
+        return Product(
+            sku=p.sku,
+            title=p.title,
+            price=p.price,
+            currency=self.currency,
+            url=p.url or None,
+            image_url=p.image_url or None,
+        )

@@ -1,0 +1,478 @@
+"""Next-item models for "customers who bought this also bought": a small SASRec transformer
+(learned), item-to-item co-occurrence and popularity (baselines and cold-start fallbacks).
+
+Items are integers ``1..n_items``; ``0`` is padding. A history is the user's items in the
+order they were seen, oldest first. Every scorer answers the same question: given histories
+``(B,)``, how likely is each item to come next, as a ``(B, n_items + 1)`` float array
+(column 0 is padding and always ``-inf``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from brain.store import Interaction
+    from gateway.settings import Settings
+
+History = Sequence[int]
+
+
+# --- baselines -------------------------------------------------------------------------------
+
+
+def popularity(histories: Sequence[History], n_items: int) -> np.ndarray:
+    """How often each item occurs in the histories: ``(n_items + 1,)`` float32 counts."""
+    flat = np.fromiter((i for h in histories for i in h), dtype=np.int64)
+    return np.bincount(flat, minlength=n_items + 1).astype(np.float32)[: n_items + 1]
+
+
+@dataclass
+class CoOccurrence:
+    """Item-to-item scores from items seen close together in one history, as a CSR matrix
+    (row ``a``: items that followed or preceded ``a``). Nearer neighbours weigh more, and an
+    item that came *after* ``a`` more than one that came before (we predict the next one).
+    Rows keep their ``top_k`` strongest neighbours so memory stays linear in the catalog."""
+
+    indptr: np.ndarray  # (n_items + 2,) int64
+    indices: np.ndarray  # (nnz,) int32
+    weights: np.ndarray  # (nnz,) float32, each row sums to 1
+    n_items: int
+
+    @classmethod
+    def build(
+        cls,
+        histories: Sequence[History],
+        n_items: int,
+        window: int = 3,
+        backward: float = 0.3,
+        top_k: int = 200,
+    ) -> CoOccurrence:
+        """Count neighbouring pairs over all histories (vectorised over pair distances)."""
+        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+        flat = np.fromiter((i for h in histories for i in h), dtype=np.int64)
+        owner = np.repeat(np.arange(len(histories)), lengths)
+        rows, cols, vals = [], [], []
+        for d in range(1, window + 1):
+            same = owner[:-d] == owner[d:]
+            a, b = flat[:-d][same], flat[d:][same]
+            keep = a != b
+            a, b = a[keep], b[keep]
+            rows += [a, b]
+            cols += [b, a]
+            vals += [np.full(len(a), 1.0 / d), np.full(len(a), backward / d)]
+        if not rows:
+            return cls(
+                np.zeros(n_items + 2, np.int64),
+                np.zeros(0, np.int32),
+                np.zeros(0, np.float32),
+                n_items,
+            )
+        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        key = r * (n_items + 1) + c
+        uniq, inv = np.unique(key, return_inverse=True)
+        w = np.bincount(inv, weights=v)
+        r, c = uniq // (n_items + 1), uniq % (n_items + 1)
+        # Keep the strongest top_k per row: sort by (row, -weight), then rank inside the row.
+        order = np.lexsort((-w, r))
+        r, c, w = r[order], c[order], w[order]
+        starts = np.searchsorted(r, np.arange(n_items + 2))
+        rank = np.arange(len(r)) - starts[r]
+        keep = rank < top_k
+        r, c, w = r[keep], c[keep], w[keep]
+        indptr = np.searchsorted(r, np.arange(n_items + 2)).astype(np.int64)
+        row_sum = np.bincount(r, weights=w, minlength=n_items + 1)
+        w = w / row_sum[r]
+        return cls(indptr, c.astype(np.int32), w.astype(np.float32), n_items)
+
+    def scores(
+        self, histories: Sequence[History], recent: int = 5, decay: float = 0.6
+    ) -> np.ndarray:
+        """Sum of the neighbour rows of the last ``recent`` items, the latest weighing most:
+        ``(B, n_items + 1)`` float32, zero where nothing co-occurred."""
+        out = np.zeros((len(histories), self.n_items + 1), dtype=np.float32)
+        for b, hist in enumerate(histories):
+            for k, item in enumerate(reversed(hist[-recent:])):
+                lo, hi = self.indptr[item], self.indptr[item + 1]
+                out[b, self.indices[lo:hi]] += (decay**k) * self.weights[lo:hi]
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """Arrays for ``torch.save``."""
+        return {
+            "indptr": torch.from_numpy(self.indptr),
+            "indices": torch.from_numpy(self.indices),
+            "weights": torch.from_numpy(self.weights),
+            "n_items": self.n_items,
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> CoOccurrence:
+        """Inverse of ``state``."""
+        return cls(
+            s["indptr"].numpy(), s["indices"].numpy(), s["weights"].numpy(), int(s["n_items"])
+        )
+
+
+# --- SASRec ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SASRecConfig:
+    """A small self-attentive sequential recommender (Kang & McAuley 2018), trained with a
+    softmax over items (cross-entropy beats SASRec's original one-negative BCE)."""
+
+    n_items: int = 0  # items 1..n_items; 0 is padding
+    dim: int = 64  # item / position embedding size
+    heads: int = 2
+    layers: int = 2
+    max_len: int = 20  # only the last max_len items of a history are read (shop sessions
+    # are short: the Games histories average 7.7 items)
+    dropout: float = 0.3
+    # Training
+    epochs: int = 8
+    batch_size: int = 512
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    # Above this many items the loss uses sampled negatives instead of the full softmax: on
+    # a CPU the (positions x items) logits of a full softmax over 17k items cost 5-8x more
+    # per epoch than 2,048 shared negatives, for little gain at a few epochs.
+    full_softmax_max_items: int = 4096
+    negatives: int = 2048
+    seed: int = 0
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block with causal self-attention."""
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.heads = cfg.heads
+        self.ln1 = nn.LayerNorm(cfg.dim)
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+        self.ln2 = nn.LayerNorm(cfg.dim)
+        self.ff = nn.Sequential(
+            nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.Linear(2 * cfg.dim, cfg.dim)
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.p_drop = cfg.dropout
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        # x: (B, L, D); allowed: (B, 1, L, L) bool, True where a query may attend a key
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (t.view(b, n, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=0.0)
+        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, n, d)))
+        return x + self.drop(self.ff(self.ln2(x)))
+
+
+class SASRec(nn.Module):
+    """Histories in, next-item logits out; item embeddings are shared with the output."""
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.items = nn.Embedding(cfg.n_items + 1, cfg.dim, padding_idx=0)
+        self.pos = nn.Embedding(cfg.max_len, cfg.dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.layers))
+        self.ln = nn.LayerNorm(cfg.dim)
+        nn.init.normal_(self.items.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.02)
+
+    def hidden(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq: (B, L) left-padded item ids, L <= max_len -> (B, L, D) states."""
+        n = seq.shape[1]
+        pos = torch.arange(self.cfg.max_len - n, self.cfg.max_len, device=seq.device)
+        x = self.items(seq) * math.sqrt(self.cfg.dim) + self.pos(pos)
+        x = self.drop(x * (seq != 0).unsqueeze(-1))
+        causal = torch.ones(n, n, dtype=torch.bool, device=seq.device).tril()
+        # A query never attends padding, but always itself: no all-masked row, hence no NaN.
+        allowed = (causal & (seq != 0)[:, None, :]) | torch.eye(
+            n, dtype=torch.bool, device=seq.device
+        )
+        allowed = allowed.unsqueeze(1)
+        for block in self.blocks:
+            x = block(x, allowed)
+        return self.ln(x)
+
+    def last_logits(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, L) histories -> (B, n_items + 1) logits of the next item (padding at -inf)."""
+        h = self.hidden(seq)[:, -1]
+        logits = h @ self.items.weight.T
+        logits[:, 0] = float("-inf")
+        return logits
+
+
+def pad_left(histories: Sequence[History], length: int) -> np.ndarray:
+    """(B, length) int64, each history's last ``length`` items right-aligned, 0 before."""
+    out = np.zeros((len(histories), length), dtype=np.int64)
+    for b, h in enumerate(histories):
+        tail = h[-length:]
+        if len(tail):
+            out[b, length - len(tail) :] = tail
+    return out
+
+
+def train_sasrec(
+    histories: Sequence[History],
+    cfg: SASRecConfig,
+    device: str = "cpu",
+    progress: bool = False,
+    max_seconds: float | None = None,
+) -> SASRec:
+    """Fit SASRec to predict every next item of every history (teacher forcing).
+
+    Histories are sorted by length into batches so a batch of short histories runs short
+    (most shop histories are a handful of items); batch order is shuffled each epoch.
+    ``max_seconds`` stops early (after the current batch), for a quick model at start-up.
+    """
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    usable = [h for h in histories if len(h) >= 2]
+    model = SASRec(cfg).to(device)
+    if not usable:
+        return model.eval()
+    rows = pad_left(usable, cfg.max_len + 1)
+    lengths = np.minimum([len(h) for h in usable], cfg.max_len + 1)
+    order = np.argsort(lengths, kind="stable")
+    batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    full = cfg.n_items <= cfg.full_softmax_max_items
+    start = time.monotonic()
+    for epoch in range(cfg.epochs):
+        model.train()
+        total, count = 0.0, 0
+        for bi in rng.permutation(len(batches)):
+            idx = batches[bi]
+            width = int(lengths[idx].max())
+            chunk = torch.from_numpy(rows[idx, -width:]).to(device)
+            inp, tgt = chunk[:, :-1], chunk[:, 1:]
+            valid = inp != 0
+            h = model.hidden(inp)[valid]  # (N, D)
+            y = tgt[valid]  # (N,)
+            loss = _softmax_loss(model, h, y, full, cfg.negatives)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(y)
+            count += len(y)
+            if max_seconds is not None and time.monotonic() - start > max_seconds:
+                break
+        if progress:
+            print(
+                f"recs: epoch {epoch + 1}/{cfg.epochs} loss {total / max(count, 1):.4f} "
+                f"({time.monotonic() - start:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
+        if max_seconds is not None and time.monotonic() - start > max_seconds:
+            break
+    return model.eval()
+
+
+def _softmax_loss(
+    model: SASRec, h: torch.Tensor, y: torch.Tensor, full: bool, negatives: int
+) -> torch.Tensor:
+    """Cross-entropy of the true next item against all items, or (large catalogs) against
+    the batch's targets plus ``negatives`` uniformly sampled items."""
+    weight = model.items.weight
+    if full:
+        logits = h @ weight.T
+        logits[:, 0] = float("-inf")
+        return F.cross_entropy(logits, y)
+    n = weight.shape[0] - 1
+    sampled = torch.randint(1, n + 1, (negatives,), device=h.device)
+    cand, y_idx = torch.unique(torch.cat([y, sampled]), return_inverse=True)
+    logits = h @ weight[cand].T
+    return F.cross_entropy(logits, y_idx[: len(y)])
+
+
+@torch.inference_mode()
+def sasrec_scores(
+    model: SASRec, histories: Sequence[History], batch_size: int = 1024
+) -> np.ndarray:
+    """Next-item logits for each history: (B, n_items + 1) float32; empty histories get 0."""
+    device = next(model.parameters()).device
+    out = np.zeros((len(histories), model.cfg.n_items + 1), dtype=np.float32)
+    for i in range(0, len(histories), batch_size):
+        part = histories[i : i + batch_size]
+        seq = torch.from_numpy(pad_left(part, model.cfg.max_len)).to(device)
+        out[i : i + len(part)] = model.last_logits(seq).float().cpu().numpy()
+    empty = np.fromiter((len(h) == 0 for h in histories), dtype=bool, count=len(histories))
+    out[empty] = 0.0
+    out[:, 0] = -np.inf
+    return out
+
+
+# --- the blend the recommender uses ---------------------------------------------------------
+
+# Weights of the personal score's parts (each scaled to 0..1 per row first). The learned
+# model and co-occurrence share the weight: co-occurrence keeps the strong "bought together"
+# pairs a briefly trained model blurs. Popularity is by far the weakest next-item signal
+# once there is a history, so it only breaks ties there; it is all there is for an empty one.
+PERSONAL_MIX = {"model": 0.5, "cooccurrence": 0.45, "popularity": 0.05}
+
+
+def _row_scaled(x: np.ndarray) -> np.ndarray:
+    """Each row min-max scaled to 0..1 (a constant row -> zeros: no information)."""
+    lo = x.min(axis=1, keepdims=True, initial=np.inf)
+    hi = x.max(axis=1, keepdims=True, initial=-np.inf)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.where(hi > lo, (x - lo) / span, 0.0).astype(np.float32)
+
+
+def blend_personal(
+    logits: np.ndarray | None, cooc: np.ndarray, pop: np.ndarray, empty: np.ndarray
+) -> np.ndarray:
+    """The personal score, (B, C) float32 in 0..1, over C candidate items.
+
+    ``logits`` (B, C) SASRec next-item logits or None; ``cooc`` (B, C) co-occurrence scores;
+    ``pop`` (C,) counts; ``empty`` (B,) bool, rows whose history is empty (popularity only).
+    The model's logits become probabilities relative to the row's best (softmax without its
+    normaliser), so one confident next item stands out as it should.
+    """
+    pop_part = _row_scaled(np.log1p(pop)[None, :])
+    parts = {"popularity": pop_part, "cooccurrence": _row_scaled(cooc)}
+    if logits is not None:
+        finite = np.where(np.isfinite(logits), logits, -np.inf)
+        rel = np.exp(finite - finite.max(axis=1, keepdims=True, initial=-np.inf))
+        parts["model"] = _row_scaled(np.nan_to_num(rel))
+    total = sum(PERSONAL_MIX[k] for k in parts)
+    out = np.zeros(cooc.shape, dtype=np.float32)
+    for k, v in parts.items():
+        out += (PERSONAL_MIX[k] / total) * v
+    out[empty] = pop_part[0]
+    return out
+
+
+# --- saving ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RecsBundle:
+    """Everything the recommender loads: the model (optional), co-occurrence, popularity."""
+
+    model: SASRec | None
+    cooc: CoOccurrence
+    pop: np.ndarray  # (n_items + 1,)
+    meta: dict[str, Any]  # e.g. {"key": ..., "quick": bool, "trained_s": float}
+
+    def save(self, path: Path) -> None:
+        """Write atomically (several workers may start at once)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = {
+            "config": asdict(self.model.cfg) if self.model else None,
+            "state": self.model.state_dict() if self.model else None,
+            "cooc": self.cooc.state(),
+            "pop": torch.from_numpy(self.pop),
+            "meta": self.meta,
+        }
+        tmp = path.with_suffix(f".tmp{time.monotonic_ns()}")
+        torch.save(blob, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, device: str = "cpu") -> RecsBundle:
+        """Inverse of ``save``; the model is put on ``device`` in eval mode."""
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model = None
+        if blob["config"] is not None:
+            model = SASRec(SASRecConfig(**blob["config"]))
+            model.load_state_dict(blob["state"])
+            model = model.to(device).eval()
+        return cls(model, CoOccurrence.from_state(blob["cooc"]), blob["pop"].numpy(), blob["meta"])
+
+
+# --- training on a shop's interaction log ------------------------------------------------------
+
+# Bump when the bundle's content or training changes, so cached bundles are not reused.
+BUNDLE_VERSION = "sasrec-2"
+
+
+def collapse(seq: Sequence[int]) -> list[int]:
+    """Drop immediate repeats (a view, then cart, then purchase of one item is one step)."""
+    return [x for i, x in enumerate(seq) if i == 0 or x != seq[i - 1]]
+
+
+def catalog_sequences(
+    interactions: Sequence[Interaction], by_sku: dict[str, int]
+) -> list[list[int]]:
+    """Each user's items in time order as model ids (catalog index + 1); SKUs no longer in
+    the catalog are skipped."""
+    per_user: dict[str, list[tuple[str, int, int]]] = {}
+    for n, it in enumerate(interactions):
+        i = by_sku.get(it.sku)
+        if i is not None:
+            per_user.setdefault(it.user_id, []).append((it.timestamp, n, i + 1))
+    return [collapse([item for _, _, item in sorted(evs)]) for evs in per_user.values()]
+
+
+def bundle_path(settings: Settings, skus: Sequence[str], seqs: Sequence[History]) -> Path:
+    """Where the bundle for this catalog and interaction log is cached."""
+    digest = hashlib.sha256(BUNDLE_VERSION.encode())
+    digest.update("\x00".join(skus).encode())
+    for s in seqs:
+        digest.update(b"\x01" + np.asarray(s, dtype=np.int64).tobytes())
+    return settings.cache_dir / "recs" / f"{digest.hexdigest()[:32]}.pt"
+
+
+def auto_epochs(seqs: Sequence[History], budget_positions: float = 3e6) -> int:
+    """Enough passes to see ~``budget_positions`` training positions: many over a small shop
+    log, a few over a large one."""
+    positions = sum(max(len(s) - 1, 0) for s in seqs)
+    return int(min(max(round(budget_positions / max(positions, 1)), 5), 200))
+
+
+def train_bundle(
+    seqs: Sequence[History],
+    n_items: int,
+    device: str = "cpu",
+    max_seconds: float | None = None,
+    progress: bool = False,
+) -> RecsBundle:
+    """Popularity, co-occurrence and SASRec, all from ``seqs``."""
+    start = time.monotonic()
+    cfg = SASRecConfig(n_items=n_items, epochs=auto_epochs(seqs))
+    model = train_sasrec(seqs, cfg, device, progress=progress, max_seconds=max_seconds)
+    has_pairs = any(len(s) >= 2 for s in seqs)
+    return RecsBundle(
+        model=model if has_pairs else None,
+        cooc=CoOccurrence.build(seqs, n_items),
+        pop=popularity(seqs, n_items),
+        meta={"quick": max_seconds is not None, "trained_s": round(time.monotonic() - start, 2)},
+    )
+
+
+def train_recs(settings: Settings, progress: bool = True) -> Path:
+    """Train the next-item bundle on the configured store's interactions and cache it where
+    ``Recommender`` looks (``omnigate recs train``). Returns the file written."""
+    from brain.embeddings import resolve_device
+    from brain.store import load_store
+
+    store = load_store(settings.store)
+    skus = [p.sku for p in store.products()]
+    seqs = catalog_sequences(store.interactions(), {s: i for i, s in enumerate(skus)})
+    if progress:
+        n = sum(len(s) for s in seqs)
+        print(f"recs: {len(seqs)} users, {n} interactions, {len(skus)} products", file=sys.stderr)
+    bundle = train_bundle(seqs, len(skus), resolve_device(settings.device), progress=progress)
+    path = bundle_path(settings, skus, seqs)
+    bundle.save(path)
+    if progress:
+        print(f"recs: saved {path}", file=sys.stderr)
+    return path
