@@ -38,8 +38,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gateway.app import create_app
+    from gateway.runner import check_port_free
 
     settings = _settings(args)
+    check_port_free(settings.host, settings.port)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     web.run_app(
         create_app(settings),

@@ -76,9 +76,25 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise ConfigError(f"redis-server did not start on port {port}")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail early, and clearly, when the gateway's address is taken."""
+    with socket.socket() as s:
+        # As the server binds: a port with only closed connections (TIME_WAIT) is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): another program (an earlier "
+                "`omnigate run`?) uses it; stop it or pass --port"
+            ) from None
+
+
 def run_all(settings: Settings) -> int:
     """Start everything, wait until one part stops or we are told to stop, stop the rest."""
     from brain.store import load_store
+
+    check_port_free(settings.host, settings.port)
 
     store = load_store(settings.store)  # a broken pack fails here, before anything starts
     log.info("store %s: %s, %d products", settings.store, store.info.name, len(store.products()))

@@ -73,6 +73,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/web/ws", websocket)
     app.router.add_get("/web/widget.js", widget_js)
     app.router.add_get("/", demo_page)
+    # The demo shop's product pictures (its image_url values point here).
+    app.router.add_static("/static/img/", STATIC / "img", append_version=False)
     app.on_shutdown.append(_close_sockets)
 
 

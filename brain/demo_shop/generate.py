@@ -211,7 +211,7 @@ def products(rng: random.Random) -> list[dict[str, object]]:
                         "price": f"{price:.2f}",
                         "stock": stock,
                         "brand": brand,
-                        "image_url": f"/static/img/{_slug(category)}/{sku.lower()}.jpg",
+                        "image_url": f"/static/img/{_slug(category)}.svg",
                         "url": f"https://shop.example/p/{sku.lower()}-{_slug(title)}",
                     }
                 )

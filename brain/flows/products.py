@@ -47,7 +47,10 @@ def product_request(ctx: Context, slots: dict[str, Any], text: str) -> tuple[boo
     index = rec.index
     q = parse_query(text, index.categories, index.brands, index.terms)
     follow_up = bool(slots.get("last_products")) and q.is_follow_up
-    return bool(q.categories or q.brands), follow_up
+    # A price bound ("a daypack under 90") is a shopping request even when no category
+    # word matched: the query text then ranks the whole catalog within that price.
+    priced = q.min_price is not None or q.max_price is not None
+    return bool(q.categories or q.brands or priced), follow_up
 
 
 def _categories(ctx: Context) -> str:

@@ -252,3 +252,9 @@ def test_llm_small_talk_is_grounded(llm_brain: ShopBrain) -> None:
     assert llm_brain.llm.tokens_generated > before  # SmolLM2 did write (kept or not)
     for text in (hello.text, thanks.text):
         assert "http" not in text and "@" not in text
+
+
+def test_a_price_bound_alone_makes_a_product_search(brain: ShopBrain) -> None:
+    # "daypack" names no category of the demo shop; the price bound says it's shopping.
+    reply = Chat(brain).say("show me a daypack under 90")
+    assert reply.products and all(p.price < 90 for p in reply.products)

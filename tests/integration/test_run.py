@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -96,3 +97,21 @@ def test_omnigate_chat_talks_to_a_running_gateway(script_stack: Stack) -> None:
     assert "bot> echo: from the terminal" in result.stdout
     assert "[1] Yes" in result.stdout
     assert "bot> clicked: pay:yes" in result.stdout
+
+
+def test_run_says_clearly_when_its_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=stack_env("redis://127.0.0.1:1/0", {}),
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -448,3 +448,16 @@ async def test_without_a_web_secret_sessions_answer_503_and_pages_still_load(
         resp = await client.get("/web/ws", params={"token": "x"})
         assert resp.status == 503
         assert (await client.get("/")).status == 200
+
+
+async def test_the_demo_shop_product_pictures_are_served(
+    http: aiohttp.ClientSession, script_stack: Stack
+) -> None:
+    from brain.store import load_store
+    from gateway.settings import DEMO_STORE
+
+    urls = {p.image_url for p in load_store(DEMO_STORE).products()}
+    for url in sorted(urls):
+        async with http.get(script_stack.url + url) as resp:
+            assert resp.status == 200, url
+            assert resp.content_type == "image/svg+xml"
