@@ -6,7 +6,10 @@ Order of decisions for a turn:
 2. a flow waiting for something (order number, email, new address, a yes/no);
 3. the intent model, with entities (order ids, emails) steering toward the order flow;
 4. below ``settings.intent_threshold`` a clarifying question.
-Then the LLM may rephrase the grounded answer; ``brain.grounding`` decides if it may.
+Then the LLM may rephrase the grounded answer; ``brain.grounding`` decides if it may. Quotes
+of the shop's policy passages are sent as written unless ``OMNIGATE_LLM_REWORD=all``: a small
+model's rewording of a policy was refused by grounding nearly every time, after seconds of
+generation on a CPU.
 """
 
 from __future__ import annotations
@@ -30,12 +33,16 @@ ORDER_INTENTS = {
     "cancel_order": "cancel",
     "change_shipping_address": "address",
 }
+# With an order named or under discussion, these are about that order's refund.
+REFUND_INTENTS = {"get_refund", "track_refund"}
 HANDOFF_INTENTS = {"complaint", "contact_human_agent"}
 FAILURES_BEFORE_HANDOFF = 2
 # Below this intent confidence, an order id or email in the message means "my order".
 ENTITY_OVERRIDE = 0.8
 _YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok|okay|please do|do it|confirm)\b", re.I)
 _NO = re.compile(r"^\s*(n|no|nope|don't|do not|keep)\b", re.I)
+# A tracking question that asks when, not where: the answer is the delivery date.
+_WHEN = re.compile(r"\b(when|arriv\w*|eta|delivery date|how long|how many days)\b", re.I)
 _ABOUT_ORDER = re.compile(r"\b(it|its|it's|my|order|parcel|package|delivery of)\b", re.I)
 # Small talk and short answers are where a small LLM adds something; keep it short.
 REPHRASE_TOKENS = 64
@@ -49,12 +56,18 @@ class Dialogue:
     """Routes turns to flows and turns their answers into replies."""
 
     def __init__(
-        self, ctx: Context, llm: LlmResponder | None, threshold: float, history_turns: int
+        self,
+        ctx: Context,
+        llm: LlmResponder | None,
+        threshold: float,
+        history_turns: int,
+        reword_quotes: bool = False,
     ) -> None:
         self.ctx = ctx
         self.llm = llm
         self.threshold = threshold
         self.history_turns = history_turns
+        self.reword_quotes = reword_quotes
 
     def respond(self, turn: Turn) -> list[Reply]:
         """Answer one message; updates ``turn.session`` (slots, failures)."""
@@ -154,13 +167,20 @@ class Dialogue:
         ctx = self.ctx
         name = intent.name
         if name in ORDER_INTENTS:
-            return orders.order_flow(ctx, slots, ORDER_INTENTS[name], text, ids, emails)
+            action = ORDER_INTENTS[name]
+            if action == "track" and _WHEN.search(text):
+                action = "eta"
+            return orders.order_flow(ctx, slots, action, text, ids, emails)
+        if name in REFUND_INTENTS and intent.confidence >= self.threshold:
+            if ids or slots.get("order_id"):
+                return orders.order_flow(ctx, slots, "refund", text, ids, emails)
+            return orders.offer_refund_check(slots, talk.knowledge(ctx, text, name))
         # "when will it arrive?" about the order already under discussion (but "how long
         # does delivery take?" is a policy question even then)
         if name == "delivery_period" and (
             ids or (slots.get("order_id") and _ABOUT_ORDER.search(text))
         ):
-            return orders.order_flow(ctx, slots, "track", text, ids, emails)
+            return orders.order_flow(ctx, slots, "eta", text, ids, emails)
         # An order number or email with no clear other wish ("OG-10231 ben@x.example"):
         # the customer wants to know about their order.
         if (ids or emails) and (intent.confidence < ENTITY_OVERRIDE or name == "out_of_scope"):
@@ -208,6 +228,8 @@ class Dialogue:
     def _rephrase(self, session: Session, text: str, answer: Answer) -> str:
         """The LLM's wording when grounding accepts it, else the grounded text."""
         if self.llm is None or not answer.rephrase or answer.facts is None or not text:
+            return answer.text
+        if answer.quotes_policy and not self.reword_quotes:
             return answer.text
         try:
             out = self.llm.generate(self._prompt(session, text, answer), REPHRASE_TOKENS)

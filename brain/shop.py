@@ -32,7 +32,13 @@ class ShopBrain:
         self.llm = load_llm(settings)
         self.recommender = Recommender(self.store, embedder, settings)
         ctx = Context(self.store, self.nlu, self.knowledge, self.recommender)
-        self.dialogue = Dialogue(ctx, self.llm, settings.intent_threshold, settings.history_turns)
+        self.dialogue = Dialogue(
+            ctx,
+            self.llm,
+            settings.intent_threshold,
+            settings.history_turns,
+            reword_quotes=settings.llm_reword == "all",
+        )
 
     def respond(self, turn: Turn) -> list[Reply]:
         """Answer one customer message (see ``brain.dialogue``)."""

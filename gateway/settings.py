@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", alias="OMNIGATE_DEVICE")
     # "module:factory" returning a brain.Brain; the default is the shop brain.
     brain: str = Field("brain.shop:ShopBrain", alias="OMNIGATE_BRAIN")
+    # "small-talk": the LLM words greetings, thanks and the like, and the shop's policy
+    # passages are quoted as written; "all": it may reword those quotes too (worth it with a
+    # larger model on a GPU; grounding still checks every fact).
+    llm_reword: Literal["small-talk", "all"] = Field("small-talk", alias="OMNIGATE_LLM_REWORD")
     llm_max_new_tokens: int = Field(96, alias="OMNIGATE_LLM_MAX_NEW_TOKENS", ge=1, le=2048)
     llm_batch_size: int = Field(8, alias="OMNIGATE_LLM_BATCH_SIZE", ge=1, le=256)
     llm_batch_wait_ms: int = Field(10, alias="OMNIGATE_LLM_BATCH_WAIT_MS", ge=0, le=1000)

@@ -38,11 +38,18 @@ SHOP_WORDS = re.compile(
 
 
 def bitext(shared: Path, rng: random.Random) -> list[tuple[str, str, str]]:
-    """Up to PER_BITEXT_INTENT utterances per intent of the Bitext training split."""
+    """Up to PER_BITEXT_INTENT utterances per intent of the Bitext training split, leaving out
+    the few that the validation split repeats word for word, so that ``omnigate eval-nlu`` on
+    the validation file scores unseen text."""
+    folder = shared / "bitext-customer-support"
+    with (folder / "intent_validation.csv").open(encoding="utf-8") as fh:
+        held_out = {row["utterance"].strip().lower() for row in csv.DictReader(fh)}
     by_intent: dict[str, list[str]] = {}
-    with (shared / "bitext-customer-support" / "intent_train.csv").open(encoding="utf-8") as fh:
+    with (folder / "intent_train.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            by_intent.setdefault(row["intent"], []).append(row["utterance"].strip())
+            text = row["utterance"].strip()
+            if text.lower() not in held_out:
+                by_intent.setdefault(row["intent"], []).append(text)
     out = []
     for intent in sorted(by_intent):
         texts = sorted(set(by_intent[intent]))

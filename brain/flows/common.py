@@ -12,7 +12,10 @@ if TYPE_CHECKING:
     from brain.knowledge import KnowledgeIndex
     from brain.nlu import Nlu
     from brain.recommender import Recommender
-    from brain.store import StoreBackend
+    from brain.store import Passage, StoreBackend
+
+# A passage found by meaning alone must be at least this close to stand for a policy topic.
+POLICY_MIN_SCORE = 0.5
 
 HUMAN = Button(title="Talk to a human", payload="human")
 TRACK = Button(title="Track an order", payload="intent:track_order")
@@ -25,8 +28,10 @@ MENU = (TRACK, RETURNS, DELIVERY, HUMAN)
 class Answer:
     """A grounded reply of one turn, before the LLM may rephrase it.
 
-    ``facts`` are what an LLM rephrasing may state; ``rephrase`` says whether it may try.
-    ``failed`` marks a turn where the bot could not help (counted in ``session.failures``).
+    ``facts`` are what an LLM rephrasing may state; ``rephrase`` says whether it may try;
+    ``quotes_policy`` marks text that quotes the shop's policy passages (reworded only when the
+    deployment asks for it). ``failed`` marks a turn where the bot could not help (counted in
+    ``session.failures``).
     """
 
     text: str
@@ -35,6 +40,7 @@ class Answer:
     products: tuple[Product, ...] = ()
     handoff: bool = False
     rephrase: bool = False
+    quotes_policy: bool = False
     failed: bool = False
 
 
@@ -55,3 +61,14 @@ class Context:
     def money(self, amount: float) -> str:
         """A price as the shop writes it: ``129.99 EUR``."""
         return f"{amount:.2f} {self.store.info.currency}"
+
+    def policy(self, titles: tuple[str, ...], query: str) -> Passage | None:
+        """The shop's own passage on a policy topic: the first of ``titles`` the pack has,
+        else the passage closest to ``query`` if it is close enough, else None. Order answers
+        quote it instead of stating policy themselves, so every shop's own terms are told."""
+        for title in titles:
+            passage = self.knowledge.by_title(title)
+            if passage is not None:
+                return passage
+        hits = self.knowledge.search(query, k=1)
+        return hits[0].passage if hits and hits[0].score >= POLICY_MIN_SCORE else None

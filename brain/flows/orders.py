@@ -1,4 +1,5 @@
-"""Order flows: track, cancel, change address, with slot filling and an ownership gate.
+"""Order flows: status, delivery date, refund, cancel, change address, with slot filling and
+an ownership gate.
 
 Slots (JSON-serialisable, kept in the session):
 - ``order_id``: the order being talked about;
@@ -10,6 +11,9 @@ Slots (JSON-serialisable, kept in the session):
 
 The gate is code, not prompt: nothing a customer writes reaches order data except through
 ``_owned``.
+
+Policy (return periods, refund times) is never stated here: answers quote the shop's own
+knowledge passages (``Context.policy``), so each shop's terms are the ones told.
 """
 
 from __future__ import annotations
@@ -22,8 +26,18 @@ from brain.grounding import Facts
 from brain.store import CANCELLABLE, READDRESSABLE, OrderActionError, OrderRecord
 from channels.schema import Button
 
-ACTIONS = ("track", "cancel", "address")
 MAX_EMAIL_FAILURES = 3
+
+# Policy topics quoted in order answers: the section titles a pack usually has (the demo
+# shop's), and a question that finds the closest passage in a pack without them.
+Topic = tuple[tuple[str, ...], str]
+RETURNS: Topic = (("Return period",), "how many days do I have to return an item?")
+HOW_TO_RETURN: Topic = (("How to return an item",), "how do I send an item back?")
+CANCEL_REFUND: Topic = (("Refunds for cancelled orders",), "refund for a cancelled order")
+REFUND_TIMES: Topic = (("Refund times",), "how long does a refund take after my return arrives")
+REFUND_STATUS: Topic = (("Refund status",), "I have not received my refund yet")
+READDRESS: Topic = (("Shipping address",), "change the address of an order that has shipped")
+CANCEL_ORDER = Button(title="Cancel this order", payload="intent:cancel_order")
 
 
 def order_flow(
@@ -65,7 +79,22 @@ def order_flow(
         return _ask_cancel(ctx, slots, order)
     if action == "address":
         return _ask_address(ctx, slots, order)
+    if action == "eta":
+        return eta_answer(ctx, order)
+    if action == "refund":
+        return refund_answer(ctx, order)
     return status_answer(ctx, order)
+
+
+def offer_refund_check(slots: dict[str, Any], policy: Answer) -> Answer:
+    """A refund question with no order named: the shop's refund policy, and an offer to check
+    one of the customer's orders (the next message may be its number)."""
+    slots["pending"] = {"flow": "refund", "need": "order_id"}
+    ask = "If it is about one of your orders, send me its order number and I'll check it."
+    if policy.failed:  # no passage on refunds: just ask
+        return Answer(f"Sure. {ask}")
+    policy.text = f"{policy.text}\n\n{ask}"
+    return policy
 
 
 def _example_id(ctx: Context) -> str:
@@ -155,43 +184,115 @@ def status_answer(ctx: Context, order: OrderRecord) -> Answer:
     elif order.status == "cancelled":
         head = f"Order {oid} is cancelled, so it will not be shipped."
     else:
-        head = (
-            f"Order {oid} was returned. Refunds are issued within 5 working days after a "
-            "return reaches our warehouse."
-        )
+        head = f"Order {oid} was returned."
     lines = [head, f"Items: {_items(ctx, order)}. Total: {ctx.money(order.total)}."]
     if order.address and order.status in ("processing", "shipped"):
         lines.append(f"Shipping address: {order.address}.")
-    text = "\n".join(lines)
+    if order.status == "returned":
+        lines.append(_quote(ctx, REFUND_TIMES))
+    return _order_answer(order, "\n".join(line for line in lines if line))
+
+
+def eta_answer(ctx: Context, order: OrderRecord) -> Answer:
+    """When a verified customer's order arrives (or why it won't)."""
+    oid = f"**{order.order_id}**"
+    eta = order.eta.isoformat() if order.eta else None
+    if order.status == "processing":
+        text = f"Order {oid} is still processing" + (
+            f" and should arrive by {eta}." if eta else "; it has no delivery date yet."
+        )
+    elif order.status == "shipped":
+        text = (
+            f"Order {oid} is on its way with {order.carrier} (tracking number "
+            f"{order.tracking_number})" + (f" and should arrive on {eta}." if eta else ".")
+        )
+    elif order.status == "delivered":
+        text = (
+            f"Order {oid} was delivered: it shipped on {_date(order.shipped_at)} with "
+            f"{order.carrier}, tracking number {order.tracking_number}."
+        )
+    elif order.status == "cancelled":
+        text = f"Order {oid} is cancelled, so it will not be delivered."
+    else:
+        text = f"Order {oid} was returned, so there is no delivery to wait for."
+    return _order_answer(order, text)
+
+
+def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
+    """What a refund of this order takes, from its status and the shop's own policy."""
+    oid = f"**{order.order_id}**"
+    buttons: tuple[Button, ...] = ()
+    if order.status == "processing":
+        head = f"Order {oid} has not shipped yet, so you can cancel it instead of returning it."
+        policy = _quote(ctx, CANCEL_REFUND)
+        buttons = (CANCEL_ORDER,)
+    elif order.status == "shipped":
+        head = (
+            f"Order {oid} is on its way with {order.carrier} (tracking number "
+            f"{order.tracking_number}). Once it has arrived you can send it back:"
+        )
+        policy = _quote(ctx, RETURNS, HOW_TO_RETURN)
+    elif order.status == "delivered":
+        head = f"Order {oid} was delivered. To get your money back, return it:"
+        policy = _quote(ctx, RETURNS, HOW_TO_RETURN)
+    elif order.status == "cancelled":
+        head = f"Order {oid} is cancelled."
+        policy = _quote(ctx, CANCEL_REFUND)
+    else:
+        head = f"Order {oid} was returned to us."
+        policy = _quote(ctx, REFUND_TIMES, REFUND_STATUS)
+    if not policy:  # the pack says nothing on this: a person answers, the bot invents nothing
+        return _order_answer(
+            order,
+            head.rstrip(":") + " A member of our team can tell you more about the refund.",
+            (HUMAN,),
+        )
+    return _order_answer(order, f"{head}\n\n{policy}", buttons)
+
+
+def _order_answer(order: OrderRecord, text: str, buttons: tuple[Button, ...] = ()) -> Answer:
+    """An answer about a verified order: its id and status must survive any rewording."""
     facts = Facts(text, required=[order.order_id, order.status])
-    return Answer(text, facts=facts, rephrase=False)
+    return Answer(text, facts=facts, buttons=buttons)
+
+
+def _quote(ctx: Context, *topics: Topic) -> str:
+    """The shop's passages on ``topics`` as answer text ("" when the pack has none)."""
+    found = []
+    for titles, query in topics:
+        passage = ctx.policy(titles, query)
+        if passage is not None and passage not in found:
+            found.append(passage)
+    return "\n\n".join(f"**{p.title}**: {p.text}" for p in found)
 
 
 def _date(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else "unknown"
 
 
-def _not_allowed(order: OrderRecord, what: str) -> str:
+def _not_allowed(ctx: Context, order: OrderRecord, what: str, topic: Topic) -> Answer:
+    """Why ``what`` cannot be done in the order's status, and the shop's policy on it."""
     oid = f"**{order.order_id}**"
-    if order.status == "shipped":
-        return (
-            f"Order {oid} has already shipped, so I can't {what} any more. Once it is "
-            "delivered you can return it within 30 days."
-        )
-    if order.status == "delivered":
-        return f"Order {oid} was already delivered. You can return it within 30 days of delivery."
     if order.status == "cancelled":
-        return f"Order {oid} is already cancelled."
-    return f"Order {oid} was returned, so I can't {what}."
+        return Answer(f"Order {oid} is already cancelled.")
+    if order.status == "returned":
+        return Answer(f"Order {oid} was returned, so I can't {what}.")
+    head = (
+        f"Order {oid} has already shipped, so I can't {what} any more."
+        if order.status == "shipped"
+        else f"Order {oid} was already delivered, so I can't {what}."
+    )
+    policy = _quote(ctx, topic)
+    return Answer(f"{head}\n\n{policy}" if policy else head)
 
 
 def _ask_cancel(ctx: Context, slots: dict[str, Any], order: OrderRecord) -> Answer:
     if order.status not in CANCELLABLE:
-        return Answer(_not_allowed(order, "cancel it"))
+        return _not_allowed(ctx, order, "cancel it", RETURNS)
     slots["pending"] = {"flow": "cancel", "need": "confirm"}
     return Answer(
         f"Order **{order.order_id}** ({_items(ctx, order)}, {ctx.money(order.total)}) is still "
-        "processing, so it can be cancelled free of charge. Shall I cancel it?",
+        "processing, so it can be cancelled. Shall I cancel it?",
         buttons=(
             Button(title="Yes, cancel it", payload=f"cancel:{order.order_id}"),
             Button(title="No, keep it", payload="keep"),
@@ -208,16 +309,15 @@ def confirm_cancel(ctx: Context, slots: dict[str, Any], oid: str) -> Answer:
     try:
         order = ctx.store.cancel_order(oid)
     except OrderActionError:
-        return Answer(_not_allowed(order, "cancel it"))
-    return Answer(
-        f"Done: order **{order.order_id}** is cancelled. The full amount of "
-        f"{ctx.money(order.total)} is refunded to your payment method within 2 working days."
-    )
+        return _not_allowed(ctx, order, "cancel it", RETURNS)
+    policy = _quote(ctx, CANCEL_REFUND)
+    done = f"Done: order **{order.order_id}** ({ctx.money(order.total)}) is cancelled."
+    return Answer(f"{done}\n\n{policy}" if policy else done)
 
 
 def _ask_address(ctx: Context, slots: dict[str, Any], order: OrderRecord) -> Answer:
     if order.status not in READDRESSABLE:
-        return Answer(_not_allowed(order, "change its address"))
+        return _not_allowed(ctx, order, "change its address", READDRESS)
     slots["pending"] = {"flow": "address", "need": "address"}
     current = f" It ships to: {order.address}." if order.address else ""
     return Answer(
@@ -247,6 +347,6 @@ def change_address(ctx: Context, slots: dict[str, Any], text: str) -> Answer:
         order = ctx.store.change_address(oid, address)
     except OrderActionError:
         slots.pop("pending", None)
-        return Answer(_not_allowed(order, "change its address"))
+        return _not_allowed(ctx, order, "change its address", READDRESS)
     slots.pop("pending", None)
     return Answer(f"Done: order **{order.order_id}** will ship to {order.address}.")

@@ -56,7 +56,7 @@ def passage_answer(ctx: Context, *passages: Passage) -> Answer:
     required = [n for n in sorted(numbers(text)) if n in text]
     facts = Facts(text, required=required)
     extra = (HUMAN,) if any(p.source == "contact.md" for p in passages) else ()
-    return Answer(text, facts=facts, rephrase=len(text) < 320, buttons=extra)
+    return Answer(text, facts=facts, rephrase=len(text) < 320, quotes_policy=True, buttons=extra)
 
 
 def confident_passage(ctx: Context, text: str) -> Answer | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from collections import defaultdict
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -18,16 +20,18 @@ from brain.nlu import IntentClassifier, scores, training_set
 from brain.shop import ShopBrain
 from brain.types import HistoryItem, Session, Turn
 from channels.schema import Inbound, Reply, User
-from gateway.settings import Settings, load_settings
+from gateway.settings import DEMO_STORE, Settings, load_settings
 
 PROCESSING = "OG-10238"  # ben.rossi@example.com
 SHIPPED = "OG-10231"  # anna.dahl@example.com
 SHIPPED_2 = "OG-10273"  # greta.fischer@example.com, processing
+DELIVERED = "OG-10245"  # carla.silva@example.com
+CANCELLED = "OG-10252"  # david.weber@example.com
 
 
-def _settings(llm: str) -> Settings:
+def _settings(llm: str, **extra: object) -> Settings:
     # The default cache dir is the one `make setup` (brain.shop.prepare) warms.
-    return load_settings(OMNIGATE_LLM_MODEL=llm, OMNIGATE_DEVICE="cpu")
+    return load_settings(OMNIGATE_LLM_MODEL=llm, OMNIGATE_DEVICE="cpu", **extra)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +107,7 @@ def test_order_flow_remembers_the_order(brain: ShopBrain) -> None:
     again = chat.say("and when will it arrive?")
     assert order.eta.isoformat() in again.text
     assert "email" not in again.text.lower()
+    assert "Items:" not in again.text  # the date it asked for, not the whole order again
     confirm = chat.say("cancel it")
     assert {b.payload for b in confirm.buttons} == {f"cancel:{PROCESSING}", "keep"}
     done = chat.say("yes")
@@ -186,6 +191,44 @@ def test_injection_changes_nothing(llm_brain: ShopBrain) -> None:
     assert all(not _leaks(t, llm_brain, SHIPPED) for t in replies), replies
 
 
+def test_a_refund_question_is_answered_for_that_order(brain: ShopBrain) -> None:
+    delivered = brain.store.order(DELIVERED)
+    assert delivered is not None and delivered.status == "delivered"
+    reply = Chat(brain).say(f"can I get a refund for {DELIVERED}? I'm {delivered.email}")
+    assert DELIVERED in reply.text and "30 days" in reply.text and "return label" in reply.text
+
+    cancelled = brain.store.order(CANCELLED)
+    assert cancelled is not None and cancelled.status == "cancelled"
+    chat = Chat(brain)
+    chat.say(f"track {CANCELLED} {cancelled.email}")
+    money_back = chat.say("I want my money back")
+    assert "cancelled" in money_back.text and "2 working days" in money_back.text
+
+
+def test_a_refund_question_without_an_order_gives_the_policy_and_offers_a_check(
+    brain: ShopBrain,
+) -> None:
+    chat = Chat(brain)
+    reply = chat.say("I want a refund")
+    assert "Refund policy" in reply.text and "order number" in reply.text
+    order = brain.store.order(SHIPPED)
+    assert order is not None
+    assert "email" in chat.say(SHIPPED).text.lower()  # the refund check goes on behind the gate
+    assert "Return period" in chat.say(order.email).text
+
+
+def test_order_answers_quote_this_shops_policy_not_the_demos(tmp_path: Path) -> None:
+    pack = Path(shutil.copytree(DEMO_STORE, tmp_path / "shop"))
+    returns = pack / "knowledge" / "returns.md"
+    returns.write_text(returns.read_text().replace("within 30 days", "within 14 days"))
+    brain = ShopBrain(_settings("off", OMNIGATE_STORE=str(pack)))
+    order = brain.store.order(SHIPPED)
+    assert order is not None and order.status == "shipped"
+    reply = Chat(brain).say(f"cancel {SHIPPED}, my email is {order.email}")
+    assert "already shipped" in reply.text
+    assert "14 days" in reply.text and "30 days" not in reply.text
+
+
 def test_typed_cancel_payload_needs_the_owner(brain: ShopBrain) -> None:
     other = brain.store.order(SHIPPED_2)
     assert other is not None and other.status == "processing"
@@ -239,6 +282,17 @@ def test_product_search_and_card_click(brain: ShopBrain) -> None:
     assert product is not None
     details = chat.say("", payload=f"view:{sku}")
     assert product.title in details.text and f"{product.price:.2f}" in details.text
+
+
+def test_policy_quotes_are_sent_as_written_without_waiting_for_the_llm(
+    llm_brain: ShopBrain,
+) -> None:
+    assert llm_brain.llm is not None
+    before = llm_brain.llm.tokens_generated
+    reply = Chat(llm_brain).say("do you accept paypal?")
+    passage = llm_brain.knowledge.by_title("Payment methods")
+    assert passage is not None and passage.text in reply.text
+    assert llm_brain.llm.tokens_generated == before
 
 
 def test_llm_small_talk_is_grounded(llm_brain: ShopBrain) -> None:
