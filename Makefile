@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint typecheck system-deps browser-deps clean
+.PHONY: setup demo test bench eval lint typecheck system-deps browser-deps clean
 
 setup: $(STAMP) system-deps  ## virtualenv, packages, models, redis-server (idempotent)
 	@$(BIN)/omnigate prepare
@@ -34,6 +34,16 @@ test: setup browser-deps  ## the whole test suite (real Redis, Celery, models, C
 
 bench: setup  ## benchmarks in tests/bench, each against a baseline measured in the same run
 	$(BIN)/pytest -q -s -m bench tests/bench -p no:randomly
+
+SHARED ?= ../shared/data
+eval: setup  ## intent and recommender quality on the public data sets in $(SHARED)
+	@test -d $(SHARED) || { echo "make eval needs the public data sets in $(SHARED) (SHARED=DIR)"; exit 2; }
+	$(BIN)/omnigate eval-nlu --data $(SHARED)/bitext-customer-support/intent_validation.csv
+	$(BIN)/python -m tests.bench.split_csv $(SHARED)/banking77/train.csv \
+		--label-col category --holdout 0.1 --out var/eval/banking77
+	$(BIN)/omnigate eval-nlu --train var/eval/banking77/train.csv --data var/eval/banking77/test.csv
+	$(BIN)/omnigate eval-recs --interactions $(SHARED)/amazon-video-games-rec/Games-6k.valid.inter \
+		--items $(SHARED)/amazon-video-games-rec/Games.item
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway channels brain workers tests
