@@ -171,7 +171,8 @@ class Dialogue:
             if action == "track" and _WHEN.search(text):
                 action = "eta"
             return orders.order_flow(ctx, slots, action, text, ids, emails)
-        if name in REFUND_INTENTS and intent.confidence >= self.threshold:
+        # (with an order id, a refund intent on top is enough: the id says "my order")
+        if name in REFUND_INTENTS and (ids or intent.confidence >= self.threshold):
             if ids or slots.get("order_id"):
                 return orders.order_flow(ctx, slots, "refund", text, ids, emails)
             return orders.offer_refund_check(slots, talk.knowledge(ctx, text, name))

@@ -14,14 +14,25 @@ if TYPE_CHECKING:
     from brain.recommender import Recommender
     from brain.store import Passage, StoreBackend
 
-# A passage found by meaning alone must be at least this close to stand for a policy topic.
-POLICY_MIN_SCORE = 0.5
+# A passage found by meaning must be at least this close to stand for a policy topic.
+POLICY_MIN_SCORE = 0.45
 
 HUMAN = Button(title="Talk to a human", payload="human")
 TRACK = Button(title="Track an order", payload="intent:track_order")
 RETURNS = Button(title="Returns policy", payload="kb:Return period")
 DELIVERY = Button(title="Delivery options", payload="kb:Delivery options")
 MENU = (TRACK, RETURNS, DELIVERY, HUMAN)
+
+
+@dataclass(frozen=True)
+class PolicyTopic:
+    """A policy an order answer may quote: the section titles packs usually give it, a word
+    any other section must have in its title to stand for it (meaning alone confuses "return
+    period" with "lost parcels"), and a question that ranks such sections."""
+
+    titles: tuple[str, ...]
+    title_word: str
+    query: str
 
 
 @dataclass
@@ -62,13 +73,15 @@ class Context:
         """A price as the shop writes it: ``129.99 EUR``."""
         return f"{amount:.2f} {self.store.info.currency}"
 
-    def policy(self, titles: tuple[str, ...], query: str) -> Passage | None:
-        """The shop's own passage on a policy topic: the first of ``titles`` the pack has,
-        else the passage closest to ``query`` if it is close enough, else None. Order answers
-        quote it instead of stating policy themselves, so every shop's own terms are told."""
-        for title in titles:
+    def policy(self, topic: PolicyTopic) -> Passage | None:
+        """The shop's own passage on ``topic``: the first of its usual titles the pack has,
+        else the closest passage whose title names the topic, else None. Order answers quote
+        it instead of stating policy themselves, so each shop's own terms are the ones told."""
+        for title in topic.titles:
             passage = self.knowledge.by_title(title)
             if passage is not None:
                 return passage
-        hits = self.knowledge.search(query, k=1)
-        return hits[0].passage if hits and hits[0].score >= POLICY_MIN_SCORE else None
+        for hit in self.knowledge.search(topic.query, k=5):
+            if hit.score >= POLICY_MIN_SCORE and topic.title_word in hit.passage.title.lower():
+                return hit.passage
+        return None

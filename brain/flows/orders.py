@@ -21,22 +21,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from brain.flows.common import HUMAN, Answer, Context
+from brain.flows.common import HUMAN, Answer, Context, PolicyTopic
 from brain.grounding import Facts
 from brain.store import CANCELLABLE, READDRESSABLE, OrderActionError, OrderRecord
 from channels.schema import Button
 
 MAX_EMAIL_FAILURES = 3
 
-# Policy topics quoted in order answers: the section titles a pack usually has (the demo
-# shop's), and a question that finds the closest passage in a pack without them.
-Topic = tuple[tuple[str, ...], str]
-RETURNS: Topic = (("Return period",), "how many days do I have to return an item?")
-HOW_TO_RETURN: Topic = (("How to return an item",), "how do I send an item back?")
-CANCEL_REFUND: Topic = (("Refunds for cancelled orders",), "refund for a cancelled order")
-REFUND_TIMES: Topic = (("Refund times",), "how long does a refund take after my return arrives")
-REFUND_STATUS: Topic = (("Refund status",), "I have not received my refund yet")
-READDRESS: Topic = (("Shipping address",), "change the address of an order that has shipped")
+# Policy topics quoted in order answers (the titles are the demo shop's sections).
+RETURNS = PolicyTopic(("Return period",), "return", "how many days do I have to return an item?")
+HOW_TO_RETURN = PolicyTopic(("How to return an item",), "return", "how do I send an item back?")
+CANCEL_REFUND = PolicyTopic(("Refunds for cancelled orders",), "cancel", "refund when I cancel")
+REFUND_TIMES = PolicyTopic(("Refund times",), "refund", "how long does a refund take?")
+REFUND_STATUS = PolicyTopic(("Refund status",), "refund", "I have not received my refund yet")
+READDRESS = PolicyTopic(("Shipping address",), "address", "change the address of an order")
 CANCEL_ORDER = Button(title="Cancel this order", payload="intent:cancel_order")
 
 
@@ -203,7 +201,7 @@ def eta_answer(ctx: Context, order: OrderRecord) -> Answer:
         )
     elif order.status == "shipped":
         text = (
-            f"Order {oid} is on its way with {order.carrier} (tracking number "
+            f"Order {oid} has shipped with {order.carrier} (tracking number "
             f"{order.tracking_number})" + (f" and should arrive on {eta}." if eta else ".")
         )
     elif order.status == "delivered":
@@ -228,12 +226,12 @@ def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
         buttons = (CANCEL_ORDER,)
     elif order.status == "shipped":
         head = (
-            f"Order {oid} is on its way with {order.carrier} (tracking number "
-            f"{order.tracking_number}). Once it has arrived you can send it back:"
+            f"Order {oid} has shipped with {order.carrier} (tracking number "
+            f"{order.tracking_number})."
         )
         policy = _quote(ctx, RETURNS, HOW_TO_RETURN)
     elif order.status == "delivered":
-        head = f"Order {oid} was delivered. To get your money back, return it:"
+        head = f"Order {oid} was delivered."
         policy = _quote(ctx, RETURNS, HOW_TO_RETURN)
     elif order.status == "cancelled":
         head = f"Order {oid} is cancelled."
@@ -242,11 +240,8 @@ def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
         head = f"Order {oid} was returned to us."
         policy = _quote(ctx, REFUND_TIMES, REFUND_STATUS)
     if not policy:  # the pack says nothing on this: a person answers, the bot invents nothing
-        return _order_answer(
-            order,
-            head.rstrip(":") + " A member of our team can tell you more about the refund.",
-            (HUMAN,),
-        )
+        more = " A member of our team can tell you more about the refund."
+        return _order_answer(order, head + more, (*buttons, HUMAN))
     return _order_answer(order, f"{head}\n\n{policy}", buttons)
 
 
@@ -256,11 +251,11 @@ def _order_answer(order: OrderRecord, text: str, buttons: tuple[Button, ...] = (
     return Answer(text, facts=facts, buttons=buttons)
 
 
-def _quote(ctx: Context, *topics: Topic) -> str:
+def _quote(ctx: Context, *topics: PolicyTopic) -> str:
     """The shop's passages on ``topics`` as answer text ("" when the pack has none)."""
     found = []
-    for titles, query in topics:
-        passage = ctx.policy(titles, query)
+    for topic in topics:
+        passage = ctx.policy(topic)
         if passage is not None and passage not in found:
             found.append(passage)
     return "\n\n".join(f"**{p.title}**: {p.text}" for p in found)
@@ -270,7 +265,7 @@ def _date(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else "unknown"
 
 
-def _not_allowed(ctx: Context, order: OrderRecord, what: str, topic: Topic) -> Answer:
+def _not_allowed(ctx: Context, order: OrderRecord, what: str, topic: PolicyTopic) -> Answer:
     """Why ``what`` cannot be done in the order's status, and the shop's policy on it."""
     oid = f"**{order.order_id}**"
     if order.status == "cancelled":

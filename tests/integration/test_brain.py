@@ -196,6 +196,8 @@ def test_a_refund_question_is_answered_for_that_order(brain: ShopBrain) -> None:
     assert delivered is not None and delivered.status == "delivered"
     reply = Chat(brain).say(f"can I get a refund for {DELIVERED}? I'm {delivered.email}")
     assert DELIVERED in reply.text and "30 days" in reply.text and "return label" in reply.text
+    terse = Chat(brain).say(f"refund {DELIVERED} {delivered.email}")
+    assert terse.text == reply.text
 
     cancelled = brain.store.order(CANCELLED)
     assert cancelled is not None and cancelled.status == "cancelled"
@@ -220,13 +222,30 @@ def test_a_refund_question_without_an_order_gives_the_policy_and_offers_a_check(
 def test_order_answers_quote_this_shops_policy_not_the_demos(tmp_path: Path) -> None:
     pack = Path(shutil.copytree(DEMO_STORE, tmp_path / "shop"))
     returns = pack / "knowledge" / "returns.md"
-    returns.write_text(returns.read_text().replace("within 30 days", "within 14 days"))
+    # other terms, under a title of this shop's own
+    text = returns.read_text().replace("within 30 days", "within 14 days")
+    returns.write_text(text.replace("## Return period", "## Our returns window"))
     brain = ShopBrain(_settings("off", OMNIGATE_STORE=str(pack)))
     order = brain.store.order(SHIPPED)
     assert order is not None and order.status == "shipped"
     reply = Chat(brain).say(f"cancel {SHIPPED}, my email is {order.email}")
     assert "already shipped" in reply.text
+    assert "Our returns window" in reply.text
     assert "14 days" in reply.text and "30 days" not in reply.text
+
+
+def test_without_a_refund_passage_a_person_is_offered_and_nothing_is_made_up(
+    tmp_path: Path,
+) -> None:
+    pack = Path(shutil.copytree(DEMO_STORE, tmp_path / "shop"))
+    for name in ("returns.md", "refunds.md", "orders.md"):
+        (pack / "knowledge" / name).unlink()
+    brain = ShopBrain(_settings("off", OMNIGATE_STORE=str(pack)))
+    order = brain.store.order(DELIVERED)
+    assert order is not None
+    reply = Chat(brain).say(f"refund for {DELIVERED} please, {order.email}")
+    assert reply.text.endswith("A member of our team can tell you more about the refund.")
+    assert "days" not in reply.text and "human" in {b.payload for b in reply.buttons}
 
 
 def test_typed_cancel_payload_needs_the_owner(brain: ShopBrain) -> None:
