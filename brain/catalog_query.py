@@ -86,7 +86,9 @@ _STOPWORDS = frozenset(
     just really very cheap expensive something's stuff thing things item items product
     then instead rather only too so well yes no yeah sure let let's see
     products options option maybe around about under over below above between budget than
-    eur euro euros usd dollar dollars gbp pound pounds inr rupee rupees bucks k s""".split()
+    eur euro euros usd dollar dollars gbp pound pounds inr rupee rupees bucks k s
+    what's whats popular bestseller bestsellers best selling seller sellers trending right
+    shop store customers people buying bought""".split()
 )
 
 # Everyday words mapped to words catalogs use in category names. Only single words: a

@@ -327,6 +327,13 @@ def test_llm_small_talk_is_grounded(llm_brain: ShopBrain) -> None:
         assert "http" not in text and "@" not in text
 
 
+def test_a_request_for_suggestions_with_no_subject_shows_products(brain: ShopBrain) -> None:
+    for text in ("recommend me something", "what's popular right now?"):
+        reply = Chat(brain).say(text)
+        assert len(reply.products) >= 3, (text, reply.text)
+        assert all(brain.store.product(p.sku).stock > 0 for p in reply.products)  # type: ignore[union-attr]
+
+
 def test_a_price_bound_alone_makes_a_product_search(brain: ShopBrain) -> None:
     # "daypack" names no category of the demo shop; the price bound says it's shopping.
     reply = Chat(brain).say("show me a daypack under 90")
