@@ -41,8 +41,6 @@ FAILURES_BEFORE_HANDOFF = 2
 ENTITY_OVERRIDE = 0.8
 _YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok|okay|please do|do it|confirm)\b", re.I)
 _NO = re.compile(r"^\s*(n|no|nope|don't|do not|keep)\b", re.I)
-# A tracking question that asks when, not where: the answer is the delivery date.
-_WHEN = re.compile(r"\b(when|arriv\w*|eta|delivery date|how long|how many days)\b", re.I)
 _ABOUT_ORDER = re.compile(r"\b(it|its|it's|my|order|parcel|package|delivery of)\b", re.I)
 # Small talk and short answers are where a small LLM adds something; keep it short.
 REPHRASE_TOKENS = 64
@@ -167,10 +165,7 @@ class Dialogue:
         ctx = self.ctx
         name = intent.name
         if name in ORDER_INTENTS:
-            action = ORDER_INTENTS[name]
-            if action == "track" and _WHEN.search(text):
-                action = "eta"
-            return orders.order_flow(ctx, slots, action, text, ids, emails)
+            return orders.order_flow(ctx, slots, ORDER_INTENTS[name], text, ids, emails)
         # (with an order id, a refund intent on top is enough: the id says "my order")
         if name in REFUND_INTENTS and (ids or intent.confidence >= self.threshold):
             if ids or slots.get("order_id"):

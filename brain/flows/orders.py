@@ -22,7 +22,6 @@ import re
 from typing import Any
 
 from brain.flows.common import HUMAN, Answer, Context, PolicyTopic
-from brain.grounding import Facts
 from brain.store import CANCELLABLE, READDRESSABLE, OrderActionError, OrderRecord
 from channels.schema import Button
 
@@ -188,7 +187,7 @@ def status_answer(ctx: Context, order: OrderRecord) -> Answer:
         lines.append(f"Shipping address: {order.address}.")
     if order.status == "returned":
         lines.append(_quote(ctx, REFUND_TIMES))
-    return _order_answer(order, "\n".join(line for line in lines if line))
+    return Answer("\n".join(line for line in lines if line))
 
 
 def eta_answer(ctx: Context, order: OrderRecord) -> Answer:
@@ -200,10 +199,7 @@ def eta_answer(ctx: Context, order: OrderRecord) -> Answer:
             f" and should arrive by {eta}." if eta else "; it has no delivery date yet."
         )
     elif order.status == "shipped":
-        text = (
-            f"Order {oid} has shipped with {order.carrier} (tracking number "
-            f"{order.tracking_number})" + (f" and should arrive on {eta}." if eta else ".")
-        )
+        text = _shipped_with(order) + (f" and should arrive on {eta}." if eta else ".")
     elif order.status == "delivered":
         text = (
             f"Order {oid} was delivered: it shipped on {_date(order.shipped_at)} with "
@@ -213,7 +209,7 @@ def eta_answer(ctx: Context, order: OrderRecord) -> Answer:
         text = f"Order {oid} is cancelled, so it will not be delivered."
     else:
         text = f"Order {oid} was returned, so there is no delivery to wait for."
-    return _order_answer(order, text)
+    return Answer(text)
 
 
 def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
@@ -225,10 +221,7 @@ def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
         policy = _quote(ctx, CANCEL_REFUND)
         buttons = (CANCEL_ORDER,)
     elif order.status == "shipped":
-        head = (
-            f"Order {oid} has shipped with {order.carrier} (tracking number "
-            f"{order.tracking_number})."
-        )
+        head = _shipped_with(order) + "."
         policy = _quote(ctx, RETURNS, HOW_TO_RETURN)
     elif order.status == "delivered":
         head = f"Order {oid} was delivered."
@@ -241,14 +234,16 @@ def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
         policy = _quote(ctx, REFUND_TIMES, REFUND_STATUS)
     if not policy:  # the pack says nothing on this: a person answers, the bot invents nothing
         more = " A member of our team can tell you more about the refund."
-        return _order_answer(order, head + more, (*buttons, HUMAN))
-    return _order_answer(order, f"{head}\n\n{policy}", buttons)
+        return Answer(head + more, buttons=(*buttons, HUMAN))
+    return Answer(f"{head}\n\n{policy}", buttons=buttons)
 
 
-def _order_answer(order: OrderRecord, text: str, buttons: tuple[Button, ...] = ()) -> Answer:
-    """An answer about a verified order: its id and status must survive any rewording."""
-    facts = Facts(text, required=[order.order_id, order.status])
-    return Answer(text, facts=facts, buttons=buttons)
+def _shipped_with(order: OrderRecord) -> str:
+    """ "Order X has shipped with CARRIER (tracking number N)", without a full stop."""
+    return (
+        f"Order **{order.order_id}** has shipped with {order.carrier} "
+        f"(tracking number {order.tracking_number})"
+    )
 
 
 def _quote(ctx: Context, *topics: PolicyTopic) -> str:
