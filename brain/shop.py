@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from brain.dialogue import Dialogue
 from brain.embeddings import get_embedder
 from brain.flows.common import Context
@@ -18,10 +21,11 @@ from gateway.settings import Settings
 class ShopBrain:
     """Intent model, dialogue flows, store, knowledge, LLM and recommender of one shop.
 
-    Built once per worker process; ``respond`` is then called for every message.
+    Built once per worker process; ``respond`` is then called for every message. ``today``
+    is the brain's clock (the real date unless a test fixes it).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, today: Callable[[], date] | None = None) -> None:
         self.settings = settings
         self.store = load_store(settings.store)
         embedder = get_embedder(settings.device)
@@ -31,7 +35,15 @@ class ShopBrain:
         self.knowledge = KnowledgeIndex(self.store.passages(), embedder)
         self.llm = load_llm(settings)
         self.recommender = Recommender(self.store, embedder, settings)
-        ctx = Context(self.store, self.nlu, self.knowledge, self.recommender)
+        ctx = Context(
+            self.store,
+            self.nlu,
+            self.knowledge,
+            self.recommender,
+            today=today or date.today,
+            # Only a Slack agents' channel today; a person answers in the chat only with one.
+            agent_console=bool(settings.agent_channel),
+        )
         self.dialogue = Dialogue(
             ctx,
             self.llm,
@@ -43,6 +55,13 @@ class ShopBrain:
     def respond(self, turn: Turn) -> list[Reply]:
         """Answer one customer message (see ``brain.dialogue``)."""
         return self.dialogue.respond(turn)
+
+    def reload_store(self) -> None:
+        """Read the store pack again, dropping the in-memory order changes of earlier
+        conversations (cancellations, new addresses); conversation tests start each
+        conversation from the pack as written."""
+        self.store = load_store(self.settings.store)
+        self.dialogue.ctx.store = self.store
 
 
 def prepare(settings: Settings) -> None:

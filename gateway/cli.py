@@ -124,6 +124,25 @@ def cmd_check_store(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test_conversations(args: argparse.Namespace) -> int:
+    from brain.conversation_tests import format_report, load_suite, run_suite
+    from brain.shop import ShopBrain
+
+    suite = load_suite(args.file)
+    store = args.store or suite.store
+    # The grounded answers are what the checks are about: no LLM rewording, which varies.
+    overrides: dict[str, object] = {"OMNIGATE_LLM_MODEL": "off"}
+    if store is not None:
+        overrides["OMNIGATE_STORE"] = store
+    settings = load_settings(**overrides)
+    use_settings(settings)
+    today = suite.today
+    brain = ShopBrain(settings, today=(lambda: today) if today is not None else None)
+    results = run_suite(suite, brain, before_each=brain.reload_store)
+    print(format_report(suite, results))
+    return 0 if all(r.passed for r in results) else 1
+
+
 def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     from gateway.telegram import set_webhook
 
@@ -196,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--store", type=Path)
     cs.set_defaults(func=cmd_check_store)
 
+    tc = sub.add_parser(
+        "test-conversations", help="run a YAML file of conversation tests through the brain"
+    )
+    tc.add_argument("file", type=Path)
+    tc.add_argument("--store", type=Path, help="the store pack (wins over the file's store:)")
+    tc.set_defaults(func=cmd_test_conversations)
+
     tg = sub.add_parser("telegram", help="Telegram commands")
     tg_sub = tg.add_subparsers(dest="tg_command", required=True)
     sw = tg_sub.add_parser("set-webhook", help="register URL as the bot's webhook, with the secret")
@@ -210,11 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from brain.conversation_tests import ConversationFileError
     from brain.store import StorePackError
 
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, StorePackError) as exc:
+    except (ConfigError, StorePackError, ConversationFileError) as exc:
         print(f"omnigate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

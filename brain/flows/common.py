@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from brain.grounding import Facts
@@ -63,6 +65,10 @@ class Context:
     nlu: Nlu
     knowledge: KnowledgeIndex
     recommender: Recommender | None  # None: a shop without product search
+    today: Callable[[], date] = date.today  # the brain's clock; tests fix it
+    # Whether an agents' console (today a Slack channel) is configured: only then may the bot
+    # say that a person will answer in this chat.
+    agent_console: bool = False
 
     @property
     def shop(self) -> str:
