@@ -5,7 +5,7 @@ Order of decisions for a turn:
    ``order:ID``, ``cancel:ID``, ``keep``, ``view:SKU``, ``similar:SKU``);
 2. a flow waiting for something (order number, email, new address, a yes/no);
 3. the intent model, with entities (order ids, emails) steering toward the order flow;
-4. below ``settings.intent_threshold`` a clarifying question.
+4. below ``DialogueConfig.intent_threshold`` a clarifying question.
 Then the LLM may rephrase the grounded answer; ``brain.grounding`` decides if it may. Quotes
 of the shop's policy passages are sent as written unless ``OMNIGATE_LLM_REWORD=all``: a small
 model's rewording of a policy was refused by grounding nearly every time, after seconds of

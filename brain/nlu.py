@@ -2,7 +2,7 @@
 (order ids, emails).
 
 The intent model trains at first use from ``brain/data/intents.csv`` (about a second of
-embedding and a few hundred full-batch steps) and is cached under ``settings.cache_dir``,
+embedding and a few hundred full-batch steps) and is cached under ``config.cache_dir``,
 keyed by a hash of the training data, so later loads only read a small tensor file.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from brain.config import BrainConfig
 from brain.embeddings import Embedder, get_embedder
-from gateway.settings import Settings
 
 TRAIN_DATA = Path(__file__).resolve().parent / "data" / "intents.csv"
 # Bump when the classifier or its training changes, so old caches are not reused.
@@ -149,29 +149,29 @@ def data_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_intent_model(settings: Settings, embedder: Embedder | None = None) -> IntentClassifier:
+def load_intent_model(config: BrainConfig, embedder: Embedder | None = None) -> IntentClassifier:
     """The shipped intent model: read from the cache, or trained and cached on first use."""
-    cached = Path(settings.cache_dir) / "intents" / f"intent-{data_hash(TRAIN_DATA)}.pt"
+    cached = Path(config.cache_dir) / "intents" / f"intent-{data_hash(TRAIN_DATA)}.pt"
     if cached.is_file():
         return IntentClassifier.load(cached)
-    x, labels = training_set(settings, embedder)
+    x, labels = training_set(config, embedder)
     model = IntentClassifier.train(x, labels)
     model.save(cached)
     return model
 
 
 def training_set(
-    settings: Settings, embedder: Embedder | None = None
+    config: BrainConfig, embedder: Embedder | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Embeddings (n, 384) and labels of the shipped training data, cached beside the model
     (re-training with other settings or a held-out split then needs no embedding pass)."""
     texts, labels = read_labelled(TRAIN_DATA, "text", "intent")
-    cached = Path(settings.cache_dir) / "intents" / f"train-{data_hash(TRAIN_DATA)}.npy"
+    cached = Path(config.cache_dir) / "intents" / f"train-{data_hash(TRAIN_DATA)}.npy"
     if cached.is_file():
         x = np.load(cached)
         if x.shape[0] == len(texts):
             return x, labels
-    x = (embedder or get_embedder(settings.device)).encode(texts)
+    x = (embedder or get_embedder(config.device)).encode(texts)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_name(f"{cached.stem}.tmp{threading.get_ident()}.npy")
     np.save(tmp, x)
@@ -235,18 +235,18 @@ def eval_nlu(
     train: Path | None,
     text_col: str | None,
     label_col: str | None,
-    settings: Settings,
+    config: BrainConfig,
 ) -> dict[str, float | int]:
     """Score the intent model on a labelled CSV: ``{"accuracy", "macro_f1", "n"}``.
 
     With ``train``, a fresh classifier is trained on that file first (any label set);
     without it, the shipped intent model is scored (its labels are the shop's intents).
     """
-    embedder = get_embedder(settings.device)
+    embedder = get_embedder(config.device)
     texts, gold = read_labelled(Path(data), text_col, label_col)
     if train is not None:
         tr_texts, tr_labels = read_labelled(Path(train), text_col, label_col)
         model = IntentClassifier.train(embedder.encode(tr_texts), tr_labels)
     else:
-        model = load_intent_model(settings, embedder)
+        model = load_intent_model(config, embedder)
     return scores(gold, model.predict(embedder.encode(texts)))

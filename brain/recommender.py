@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from brain.catalog_query import CatalogQuery, category_terms, parse_query
+from brain.config import BrainConfig
 from brain.embeddings import Embedder, resolve_device
 from brain.recs_model import (
     RecsBundle,
@@ -44,7 +45,6 @@ from brain.recs_model import (
 )
 from brain.store import ProductRecord, StoreBackend
 from channels.schema import Product
-from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -196,14 +196,14 @@ class Recommender:
         self,
         store: StoreBackend,
         embedder: Embedder,
-        settings: Settings,
+        config: BrainConfig,
         index: CatalogIndex | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
-        self.settings = settings
+        self.config = config
         self.currency = store.info.currency
-        self.index = index or CatalogIndex.build(store.products(), embedder, settings.cache_dir)
+        self.index = index or CatalogIndex.build(store.products(), embedder, config.cache_dir)
         self.bundle = self._load_or_train_bundle()
         self._lock = threading.Lock()  # worker threads share the query cache
         self._query_cache: dict[str, np.ndarray] = {}  # insertion order = LRU order
@@ -215,8 +215,8 @@ class Recommender:
         else a quick one (a few seconds) when the shop has interactions, else None."""
         skus = [p.sku for p in self.index.products]
         seqs = catalog_sequences(self.store.interactions(), self.index.by_sku)
-        path = bundle_path(self.settings, skus, seqs)
-        device = resolve_device(self.settings.device)
+        path = bundle_path(self.config, skus, seqs)
+        device = resolve_device(self.config.device)
         if path.exists():
             try:
                 return RecsBundle.load(path, device)

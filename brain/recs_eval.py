@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from brain.config import BrainConfig
 from brain.embeddings import resolve_device
 from brain.recs_model import (
     CoOccurrence,
@@ -33,7 +34,6 @@ from brain.recs_model import (
     sasrec_scores,
     train_sasrec,
 )
-from gateway.settings import Settings
 
 K = 10
 # Above this share of "next item already in the history" the data has repeat purchases and
@@ -158,7 +158,7 @@ def rank_metrics(
 def eval_recs(
     interactions: Path,
     items: Path | None,
-    settings: Settings,
+    brain_config: BrainConfig,
     progress: bool = True,
     config: SASRecConfig | None = None,
     max_train_seconds: float | None = 240.0,
@@ -177,7 +177,7 @@ def eval_recs(
     cooc = CoOccurrence.build(data.train, data.n_items)
     cfg = config or SASRecConfig(n_items=data.n_items, epochs=auto_epochs(data.train))
     cfg.n_items = data.n_items
-    device = resolve_device(settings.device)
+    device = resolve_device(brain_config.device)
     t_train = time.monotonic()
     model = train_sasrec(
         data.train, cfg, device=device, progress=progress, max_seconds=max_train_seconds

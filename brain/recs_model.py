@@ -24,8 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 if TYPE_CHECKING:
+    from brain.config import BrainConfig
     from brain.store import Interaction
-    from gateway.settings import Settings
 
 History = Sequence[int]
 
@@ -422,13 +422,13 @@ def catalog_sequences(
     return [collapse([item for _, _, item in sorted(evs)]) for evs in per_user.values()]
 
 
-def bundle_path(settings: Settings, skus: Sequence[str], seqs: Sequence[History]) -> Path:
+def bundle_path(config: BrainConfig, skus: Sequence[str], seqs: Sequence[History]) -> Path:
     """Where the bundle for this catalog and interaction log is cached."""
     digest = hashlib.sha256(BUNDLE_VERSION.encode())
     digest.update("\x00".join(skus).encode())
     for s in seqs:
         digest.update(b"\x01" + np.asarray(s, dtype=np.int64).tobytes())
-    return settings.cache_dir / "recs" / f"{digest.hexdigest()[:32]}.pt"
+    return config.cache_dir / "recs" / f"{digest.hexdigest()[:32]}.pt"
 
 
 def auto_epochs(seqs: Sequence[History], budget_positions: float = 3e6) -> int:
@@ -458,20 +458,20 @@ def train_bundle(
     )
 
 
-def train_recs(settings: Settings, progress: bool = True) -> Path:
+def train_recs(config: BrainConfig, progress: bool = True) -> Path:
     """Train the next-item bundle on the configured store's interactions and cache it where
     ``Recommender`` looks (``omnigate recs train``). Returns the file written."""
     from brain.embeddings import resolve_device
     from brain.store import load_store
 
-    store = load_store(settings.store)
+    store = load_store(config.store)
     skus = [p.sku for p in store.products()]
     seqs = catalog_sequences(store.interactions(), {s: i for i, s in enumerate(skus)})
     if progress:
         n = sum(len(s) for s in seqs)
         print(f"recs: {len(seqs)} users, {n} interactions, {len(skus)} products", file=sys.stderr)
-    bundle = train_bundle(seqs, len(skus), resolve_device(settings.device), progress=progress)
-    path = bundle_path(settings, skus, seqs)
+    bundle = train_bundle(seqs, len(skus), resolve_device(config.device), progress=progress)
+    path = bundle_path(config, skus, seqs)
     bundle.save(path)
     if progress:
         print(f"recs: saved {path}", file=sys.stderr)

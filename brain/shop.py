@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from brain.config import BrainConfig
 from brain.dialogue import Dialogue
 from brain.embeddings import get_embedder
 from brain.flows.common import Context
@@ -15,7 +16,6 @@ from brain.recommender import Recommender
 from brain.store import load_store
 from brain.types import Turn
 from channels.schema import Reply
-from gateway.settings import Settings
 
 
 class ShopBrain:
@@ -25,16 +25,16 @@ class ShopBrain:
     is the brain's clock (the real date unless a test fixes it).
     """
 
-    def __init__(self, settings: Settings, today: Callable[[], date] | None = None) -> None:
-        self.settings = settings
-        self.store = load_store(settings.store)
-        embedder = get_embedder(settings.device)
+    def __init__(self, config: BrainConfig, today: Callable[[], date] | None = None) -> None:
+        self.config = config
+        self.store = load_store(config.store)
+        embedder = get_embedder(config.device)
         self.nlu = Nlu(
-            embedder, load_intent_model(settings, embedder), self.store.info.order_id_pattern
+            embedder, load_intent_model(config, embedder), self.store.info.order_id_pattern
         )
         self.knowledge = KnowledgeIndex(self.store.passages(), embedder)
-        self.llm = load_llm(settings)
-        self.recommender = Recommender(self.store, embedder, settings)
+        self.llm = load_llm(config)
+        self.recommender = Recommender(self.store, embedder, config)
         ctx = Context(
             self.store,
             self.nlu,
@@ -42,14 +42,14 @@ class ShopBrain:
             self.recommender,
             today=today or date.today,
             # Only a Slack agents' channel today; a person answers in the chat only with one.
-            agent_console=bool(settings.agent_channel),
+            agent_console=config.dialogue.agent_console,
         )
         self.dialogue = Dialogue(
             ctx,
             self.llm,
-            settings.intent_threshold,
-            settings.history_turns,
-            reword_quotes=settings.llm_reword == "all",
+            config.dialogue.intent_threshold,
+            config.dialogue.history_turns,
+            reword_quotes=config.dialogue.reword_quotes,
         )
 
     def respond(self, turn: Turn) -> list[Reply]:
@@ -60,18 +60,18 @@ class ShopBrain:
         """Read the store pack again, dropping the in-memory order changes of earlier
         conversations (cancellations, new addresses); conversation tests start each
         conversation from the pack as written."""
-        self.store = load_store(self.settings.store)
+        self.store = load_store(self.config.store)
         self.dialogue.ctx.store = self.store
 
 
-def prepare(settings: Settings) -> None:
+def prepare(config: BrainConfig) -> None:
     """Warm every cache so the first turn is fast: the store pack is validated, the intent
     model trained and saved, the recommender's catalog embeddings and model built, and the
     SmolLM2 weights dequantised and saved. Idempotent, and quick once done."""
-    store = load_store(settings.store)
-    embedder = get_embedder(settings.device)
-    training_set(settings, embedder)
-    load_intent_model(settings, embedder)
-    Recommender(store, embedder, settings)
-    if settings.llm_model == SMOLLM2:
-        ensure_smollm2(settings)
+    store = load_store(config.store)
+    embedder = get_embedder(config.device)
+    training_set(config, embedder)
+    load_intent_model(config, embedder)
+    Recommender(store, embedder, config)
+    if config.llm.model == SMOLLM2:
+        ensure_smollm2(config)

@@ -3,8 +3,8 @@ conversation's live channel, where the waiting request (on whichever replica) co
 
 from __future__ import annotations
 
+from channels.base import LivePublisher
 from channels.schema import ChannelName, Inbound, Outbound, User
-from gateway.live import Live
 
 
 def parse(user: str, text: str, payload: str | None, message_id: str | None) -> Inbound:
@@ -28,7 +28,7 @@ class ApiAdapter:
 
     name = ChannelName.api
 
-    def __init__(self, live: Live) -> None:
+    def __init__(self, live: LivePublisher) -> None:
         self._live = live
 
     async def send(self, out: Outbound, index: int) -> None:

@@ -9,7 +9,7 @@ the gateway.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from channels.schema import ChannelName, Outbound
 
@@ -27,6 +27,15 @@ class RetryLater(Exception):
 class DeliveryFailed(Exception):
     """The platform refused the reply for good (e.g. the chat no longer exists). Retrying
     would not help; the gateway logs it and moves on."""
+
+
+class LivePublisher(Protocol):
+    """The gateway's live fan-out, as a channel sees it: an event published for a conversation
+    reaches whichever gateway replica holds that customer's open connection."""
+
+    async def publish(self, conv: str, event: dict[str, Any]) -> None:
+        """Send ``event`` to every listener of conversation ``conv`` on every replica."""
+        ...
 
 
 class ChannelAdapter(Protocol):

@@ -18,9 +18,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from channels import constants as K
+from channels.base import LivePublisher
 from channels.schema import ChannelName, Inbound, Outbound, Reply, User
-from gateway import constants as K
-from gateway.live import Live
 
 LOG_KEEP = 200  # reply frames kept per conversation for resume and reload
 MAX_ID_CHARS = 128
@@ -125,7 +125,7 @@ class WebAdapter:
 
     name = ChannelName.web
 
-    def __init__(self, r: aioredis.Redis, live: Live, log_ttl_s: int) -> None:
+    def __init__(self, r: aioredis.Redis, live: LivePublisher, log_ttl_s: int) -> None:
         self._r = r
         self._live = live
         self._ttl = log_ttl_s

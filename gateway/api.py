@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from channels import api as api_channel
-from gateway import constants as K
+from channels import constants as K
 from gateway.context import GATEWAY, json_error, read_json
 
 TURN_SECONDS = Histogram("omnigate_api_turn_seconds", "POST /api/chat round trip")

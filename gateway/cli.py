@@ -86,7 +86,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_eval_nlu(args: argparse.Namespace) -> int:
     from brain.nlu import eval_nlu
 
-    result = eval_nlu(args.data, args.train, args.text_col, args.label_col, _settings(args))
+    result = eval_nlu(
+        args.data, args.train, args.text_col, args.label_col, _settings(args).brain_config()
+    )
     print(json.dumps(result))
     return 0
 
@@ -94,14 +96,14 @@ def cmd_eval_nlu(args: argparse.Namespace) -> int:
 def cmd_eval_recs(args: argparse.Namespace) -> int:
     from brain.recs_eval import eval_recs
 
-    print(json.dumps(eval_recs(args.interactions, args.items, _settings(args))))
+    print(json.dumps(eval_recs(args.interactions, args.items, _settings(args).brain_config())))
     return 0
 
 
 def cmd_recs_train(args: argparse.Namespace) -> int:
     from brain.recs_model import train_recs
 
-    path = train_recs(_settings(args), progress=True)
+    path = train_recs(_settings(args).brain_config(), progress=True)
     print(f"model saved to {path}")
     return 0
 
@@ -110,7 +112,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from brain.shop import prepare
 
     settings = _settings(args)
-    prepare(settings)
+    prepare(settings.brain_config())
     print(f"models ready in {settings.cache_dir}")
     return 0
 
@@ -137,7 +139,7 @@ def cmd_test_conversations(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     use_settings(settings)
     today = suite.today
-    brain = ShopBrain(settings, today=(lambda: today) if today is not None else None)
+    brain = ShopBrain(settings.brain_config(), today=(lambda: today) if today is not None else None)
     results = run_suite(suite, brain, before_each=brain.reload_store)
     print(format_report(suite, results))
     return 0 if all(r.passed for r in results) else 1

@@ -21,9 +21,9 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError, ResponseError
 
+from channels import constants as K
 from channels.base import ChannelAdapter, DeliveryFailed, RetryLater
 from channels.schema import ChannelName, Outbound
-from gateway import constants as K
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)

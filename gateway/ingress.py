@@ -11,8 +11,8 @@ from celery import Celery
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from channels import constants as K
 from channels.schema import Inbound
-from gateway import constants as K
 from gateway.errors import Unavailable
 from gateway.settings import Settings
 

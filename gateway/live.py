@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway import constants as K
+from channels import constants as K
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from gateway import constants as K
+from channels import constants as K
 
 # KEYS[1]: the slot key. ARGV: now_ms, interval_ms. Returns the reserved slot time in ms.
 _TAKE = """

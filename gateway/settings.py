@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEMO_STORE = Path(__file__).resolve().parent.parent / "brain" / "demo_shop"
+from brain.config import DEMO_STORE, BrainConfig, DialogueConfig, LlmConfig
 
 
 class ConfigError(Exception):
@@ -114,6 +114,26 @@ class Settings(BaseSettings):
             )
         return self.web_secret
 
+    def brain_config(self) -> BrainConfig:
+        """What the brain is built from: the brain's part of these settings."""
+        return BrainConfig(
+            store=self.store,
+            cache_dir=self.cache_dir,
+            device=self.device,
+            llm=LlmConfig(
+                model=self.llm_model,
+                max_new_tokens=self.llm_max_new_tokens,
+                batch_size=self.llm_batch_size,
+                batch_wait_ms=self.llm_batch_wait_ms,
+            ),
+            dialogue=DialogueConfig(
+                intent_threshold=self.intent_threshold,
+                history_turns=self.history_turns,
+                reword_quotes=self.llm_reword == "all",
+                agent_console=bool(self.agent_channel),
+            ),
+        )
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment, turning validation errors into ConfigError."""
@@ -133,14 +153,6 @@ def load_settings(**overrides: object) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once (or those given to ``use_settings``)."""
     return _override[0] if _override else load_settings()
-
-
-def force_offline() -> None:
-    """Keep transformers and huggingface_hub from reaching for a model hub: every model of
-    omnigate is loaded from an installed package or a local path."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def use_settings(settings: Settings) -> None:

@@ -38,6 +38,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels import constants as K
 from channels.base import DeliveryFailed, RetryLater
 from channels.schema import ChannelName, Outbound, User
 from channels.slack import (
@@ -52,7 +53,6 @@ from channels.slack import (
     split_conversation,
     stored_payload_key,
 )
-from gateway import constants as K
 from gateway.context import GATEWAY, Gateway
 from gateway.ratelimit import RateLimiter
 from gateway.settings import ConfigError

@@ -44,10 +44,10 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
+from channels import constants as K
 from channels.base import DeliveryFailed, RetryLater
 from channels.schema import ChannelName, Outbound
 from channels.telegram import Op, PhotoOp, TextOp, parse_update, render_reply, stored_callback_key
-from gateway import constants as K
 from gateway.context import GATEWAY, Gateway, json_error, read_json
 from gateway.errors import Unavailable
 from gateway.ratelimit import RateLimiter

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
-from gateway import constants as K
+from channels import constants as K
 from gateway.settings import Settings, get_settings
 
 

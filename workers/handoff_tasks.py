@@ -14,7 +14,7 @@ import logging
 
 import redis
 
-from gateway import constants as K
+from channels import constants as K
 from gateway.settings import get_settings
 from workers.celery_app import app
 from workers.handoff import timeout_inbound

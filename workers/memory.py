@@ -9,7 +9,7 @@ import redis
 from pydantic import ValidationError
 
 from brain.types import HistoryItem, Session
-from gateway import constants as K
+from channels import constants as K
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,6 @@ def get_brain(settings: Settings) -> Brain:
     with _lock:
         if _brain is None:
             started = time.monotonic()
-            _brain = import_brain_factory(settings.brain)(settings)
+            _brain = import_brain_factory(settings.brain)(settings.brain_config())
             log.info("brain %s loaded in %.1fs", settings.brain, time.monotonic() - started)
         return _brain

@@ -8,8 +8,8 @@ from typing import Literal
 
 import redis
 
+from channels import constants as K
 from channels.schema import ChannelName, Outbound, Reply, User
-from gateway import constants as K
 
 
 @dataclass

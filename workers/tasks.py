@@ -29,8 +29,8 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from brain.types import HistoryItem, Session, Turn
+from channels import constants as K
 from channels.schema import Inbound, Reply
-from gateway import constants as K
 from gateway.settings import Settings, get_settings
 from workers import handoff
 from workers.celery_app import app

@@ -68,7 +68,7 @@ def _report(name: str, **figures: object) -> None:
 
 
 def test_bench_turns_per_second() -> None:
-    off = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="off"))
+    off = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="off").brain_config())
     embedder = off.nlu.embedder
     start = time.perf_counter()
     for _ in range(ROUNDS):
@@ -76,7 +76,7 @@ def test_bench_turns_per_second() -> None:
             embedder.encode([text])
     base_s = time.perf_counter() - start
     n, off_s = _run_script(off)
-    on = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="smollm2"))
+    on = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="smollm2").brain_config())
     n_on, on_s = _run_script(on)
     _report(
         "brain_turns",
@@ -89,7 +89,7 @@ def test_bench_turns_per_second() -> None:
 
 
 def test_bench_llm_tokens_per_second() -> None:
-    brain = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="smollm2"))
+    brain = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="smollm2").brain_config())
     llm = brain.llm
     assert llm is not None
     tok, model = llm.tokenizer, llm.model

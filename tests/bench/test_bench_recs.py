@@ -164,9 +164,9 @@ def test_bench_recommend_100k(tmp_path: Path) -> None:
         # Same answer (exact search); compared by score, as float rounding may swap ties.
         assert np.allclose(vecs[got] @ qv, vecs[want] @ qv, atol=1e-5)
 
-    settings = load_settings(OMNIGATE_CACHE_DIR=str(tmp_path), OMNIGATE_DEVICE="cpu")
+    config = load_settings(OMNIGATE_CACHE_DIR=str(tmp_path), OMNIGATE_DEVICE="cpu").brain_config()
     t = time.perf_counter()
-    rec = Recommender(SyntheticStore(products, _interactions(rng)), embedder, settings, index=index)
+    rec = Recommender(SyntheticStore(products, _interactions(rng)), embedder, config, index=index)
     init_s = time.perf_counter() - t
     passes: list[list[float]] = [[], []]
     for times in passes:  # 1st pass embeds each query; 2nd finds it in the query cache

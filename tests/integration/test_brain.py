@@ -16,11 +16,12 @@ from typing import Literal
 
 import pytest
 
+from brain.config import DEMO_STORE, BrainConfig
 from brain.nlu import IntentClassifier, scores, training_set
 from brain.shop import ShopBrain
 from brain.types import HistoryItem, Session, Turn
 from channels.schema import Inbound, Reply, User
-from gateway.settings import DEMO_STORE, Settings, load_settings
+from gateway.settings import load_settings
 
 PROCESSING = "OG-10238"  # ben.rossi@example.com
 SHIPPED = "OG-10231"  # anna.dahl@example.com
@@ -29,19 +30,19 @@ DELIVERED = "OG-10245"  # carla.silva@example.com
 CANCELLED = "OG-10252"  # david.weber@example.com
 
 
-def _settings(llm: str, **extra: object) -> Settings:
+def _config(llm: str, **extra: object) -> BrainConfig:
     # The default cache dir is the one `make setup` (brain.shop.prepare) warms.
-    return load_settings(OMNIGATE_LLM_MODEL=llm, OMNIGATE_DEVICE="cpu", **extra)
+    return load_settings(OMNIGATE_LLM_MODEL=llm, OMNIGATE_DEVICE="cpu", **extra).brain_config()
 
 
 @pytest.fixture(scope="module")
 def brain() -> ShopBrain:
-    return ShopBrain(_settings("off"))
+    return ShopBrain(_config("off"))
 
 
 @pytest.fixture(scope="module")
 def llm_brain() -> ShopBrain:
-    return ShopBrain(_settings("smollm2"))
+    return ShopBrain(_config("smollm2"))
 
 
 class Chat:
@@ -75,7 +76,7 @@ def message_item(role: Literal["user", "bot"], text: str) -> HistoryItem:
 
 def test_intent_accuracy_on_held_out_slice() -> None:
     """Train on 80% of the shipped training data (per intent), score the other 20%."""
-    x, labels = training_set(_settings("off"))  # cached embeddings of brain/data/intents.csv
+    x, labels = training_set(_config("off"))  # cached embeddings of brain/data/intents.csv
     by_intent: dict[str, list[int]] = defaultdict(list)
     for i, label in enumerate(labels):
         by_intent[label].append(i)
@@ -225,7 +226,7 @@ def test_order_answers_quote_this_shops_policy_not_the_demos(tmp_path: Path) -> 
     # other terms, under a title of this shop's own
     text = returns.read_text().replace("within 30 days", "within 14 days")
     returns.write_text(text.replace("## Return period", "## Our returns window"))
-    brain = ShopBrain(_settings("off", OMNIGATE_STORE=str(pack)))
+    brain = ShopBrain(_config("off", OMNIGATE_STORE=str(pack)))
     order = brain.store.order(SHIPPED)
     assert order is not None and order.status == "shipped"
     reply = Chat(brain).say(f"cancel {SHIPPED}, my email is {order.email}")
@@ -240,7 +241,7 @@ def test_without_a_refund_passage_a_person_is_offered_and_nothing_is_made_up(
     pack = Path(shutil.copytree(DEMO_STORE, tmp_path / "shop"))
     for name in ("returns.md", "refunds.md", "orders.md"):
         (pack / "knowledge" / name).unlink()
-    brain = ShopBrain(_settings("off", OMNIGATE_STORE=str(pack)))
+    brain = ShopBrain(_config("off", OMNIGATE_STORE=str(pack)))
     order = brain.store.order(DELIVERED)
     assert order is not None
     reply = Chat(brain).say(f"refund for {DELIVERED} please, {order.email}")

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import redis
 
-from gateway import constants as K
+from channels import constants as K
 from gateway.settings import load_settings
 from tests.fakes.slack import (
     AGENT_CHANNEL,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from brain.catalog_query import parse_query
+from brain.config import DEMO_STORE, BrainConfig
 from brain.embeddings import Embedder, get_embedder
 from brain.recommender import Recommender
 from brain.recs_eval import eval_recs
@@ -25,7 +26,7 @@ from brain.store import (
     StoreBackend,
     load_store,
 )
-from gateway.settings import DEMO_STORE, Settings, load_settings
+from gateway.settings import load_settings
 
 SHARED_GAMES = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon-video-games-rec"
 
@@ -80,8 +81,8 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def settings(cache_dir: Path) -> Settings:
-    return load_settings(OMNIGATE_CACHE_DIR=str(cache_dir), OMNIGATE_DEVICE="cpu")
+def config(cache_dir: Path) -> BrainConfig:
+    return load_settings(OMNIGATE_CACHE_DIR=str(cache_dir), OMNIGATE_DEVICE="cpu").brain_config()
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +91,9 @@ def demo_store() -> StoreBackend:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_store: StoreBackend, embedder: Embedder, settings: Settings) -> Recommender:
+def demo(demo_store: StoreBackend, embedder: Embedder, config: BrainConfig) -> Recommender:
     """The demo shop's recommender (quick model trained on its interactions.csv)."""
-    return Recommender(demo_store, embedder, settings)
+    return Recommender(demo_store, embedder, config)
 
 
 # --- exact filters ------------------------------------------------------------------------
@@ -284,7 +285,7 @@ def _tiny_catalog() -> list[ProductRecord]:
 
 
 def test_cold_start_shop_without_interactions(embedder: Embedder, tmp_path: Path) -> None:
-    s = load_settings(OMNIGATE_CACHE_DIR=str(tmp_path), OMNIGATE_DEVICE="cpu")
+    s = load_settings(OMNIGATE_CACHE_DIR=str(tmp_path), OMNIGATE_DEVICE="cpu").brain_config()
     store = MemoryStore(_tiny_catalog(), [])
     rec = Recommender(store, embedder, s)
     assert rec.bundle is None  # nothing to learn from: text + filters only
@@ -309,9 +310,9 @@ def test_cold_start_user_in_a_shop_with_history(
 
 
 def test_restart_loads_cached_index_and_model(
-    demo: Recommender, demo_store: StoreBackend, embedder: Embedder, settings: Settings
+    demo: Recommender, demo_store: StoreBackend, embedder: Embedder, config: BrainConfig
 ) -> None:
-    again = Recommender(demo_store, embedder, settings)
+    again = Recommender(demo_store, embedder, config)
     assert again.bundle is not None and demo.bundle is not None
     assert again.bundle.meta == demo.bundle.meta  # loaded, not retrained
     assert (again.index.emb == demo.index.emb).all()
@@ -341,31 +342,33 @@ def _write_interactions(path: Path, n_users: int = 300, seed: int = 3) -> None:
                 )
 
 
-def test_tiny_log_trains_and_beats_popularity(tmp_path: Path, settings: Settings) -> None:
+def test_tiny_log_trains_and_beats_popularity(tmp_path: Path, config: BrainConfig) -> None:
     path = tmp_path / "interactions.csv"
     _write_interactions(path)
-    result = eval_recs(path, None, settings, progress=False)
+    result = eval_recs(path, None, config, progress=False)
     assert result["n_users"] == 300
     assert result["sasrec"]["recall@10"] > result["popularity"]["recall@10"] + 0.2
     assert result["model"]["ndcg@10"] > result["popularity"]["ndcg@10"]
 
 
 def test_train_recs_on_the_demo_shop(cache_dir: Path, embedder: Embedder) -> None:
-    s = load_settings(OMNIGATE_CACHE_DIR=str(cache_dir / "train"), OMNIGATE_DEVICE="cpu")
+    s = load_settings(
+        OMNIGATE_CACHE_DIR=str(cache_dir / "train"), OMNIGATE_DEVICE="cpu"
+    ).brain_config()
     path = train_recs(s, progress=False)
     assert path.exists() and path.parent == s.cache_dir / "recs"
     rec = Recommender(load_store(s.store), embedder, s)
     assert rec.bundle is not None and rec.bundle.meta["quick"] is False
 
 
-def test_eval_recs_reads_recbole_files(tmp_path: Path, settings: Settings) -> None:
+def test_eval_recs_reads_recbole_files(tmp_path: Path, config: BrainConfig) -> None:
     if not (SHARED_GAMES / "Games-6k.valid.inter").exists():
         pytest.skip(f"shared data not present: {SHARED_GAMES} (../shared is optional)")
     lines = (SHARED_GAMES / "Games-6k.valid.inter").read_text().splitlines()[:3001]
     part = tmp_path / "games.valid.inter"
     part.write_text("\n".join(lines) + "\n")
     cfg = SASRecConfig(epochs=1)  # format and metrics under test here, not model quality
-    result = eval_recs(part, SHARED_GAMES / "Games.item", settings, progress=False, config=cfg)
+    result = eval_recs(part, SHARED_GAMES / "Games.item", config, progress=False, config=cfg)
     assert result["n_users"] == 3000 and result["n_items"] == 16859
     for name in ("model", "sasrec", "cooccurrence", "popularity"):
         assert 0.0 <= result[name]["ndcg@10"] <= result[name]["recall@10"] <= 1.0

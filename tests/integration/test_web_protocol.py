@@ -453,8 +453,8 @@ async def test_without_a_web_secret_sessions_answer_503_and_pages_still_load(
 async def test_the_demo_shop_product_pictures_are_served(
     http: aiohttp.ClientSession, script_stack: Stack
 ) -> None:
+    from brain.config import DEMO_STORE
     from brain.store import load_store
-    from gateway.settings import DEMO_STORE
 
     urls = {p.image_url for p in load_store(DEMO_STORE).products()}
     for url in sorted(urls):

