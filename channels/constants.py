@@ -40,7 +40,10 @@ LIVE = PREFIX + "live:"  # + conv
 WEB_LOG = PREFIX + "weblog:"  # + conv
 
 # --- workers ------------------------------------------------------------------------------
-WORKER_HEARTBEAT = PREFIX + "worker:"  # + worker name, with a TTL
+# ZSET of worker process names scored by their last heartbeat (Unix seconds): counted with
+# ZCOUNT, never by scanning the keyspace.
+WORKERS = PREFIX + "workers"
+WORKER_ALIVE_S = 15  # a worker whose heartbeat is older than this counts as gone
 
 # --- rate limits --------------------------------------------------------------------------
 RATE = PREFIX + "rate:"  # + channel:scope

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -16,7 +17,12 @@ from channels import api as api_channel
 from channels import constants as K
 from gateway.context import GATEWAY, json_error, read_json
 
+log = logging.getLogger(__name__)
+
 TURN_SECONDS = Histogram("omnigate_api_turn_seconds", "POST /api/chat round trip")
+WORKERS_ALIVE = Gauge(
+    "omnigate_workers_alive", f"Worker processes with a heartbeat in the last {K.WORKER_ALIVE_S}s"
+)
 
 
 def setup(app: web.Application) -> None:
@@ -89,33 +95,41 @@ async def _collect(events: asyncio.Queue[dict[str, Any]], message_id: str) -> li
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the process answers."""
-    return web.json_response({"status": "ok"})
+    """Liveness: the process answers (always 200). The detail says how many workers sent a
+    heartbeat lately (``null`` while Redis cannot tell)."""
+    return web.json_response({"status": "ok", "workers": await _live_workers(request)})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: Redis answers and at least one worker has its brain loaded."""
-    gw = request.app[GATEWAY]
+    """Readiness: this gateway can accept work, i.e. Redis (inboxes, broker, reply stream)
+    answers. Workers do not count: a message accepted while none runs waits in its inbox and
+    is answered when one starts, so one busy or restarting GPU worker takes no gateway out."""
     try:
-        await gw.redis.ping()
-        workers = [k async for k in gw.redis.scan_iter(match=K.WORKER_HEARTBEAT + "*", count=100)]
-    except (RedisError, OSError) as exc:
-        return web.json_response({"status": "unavailable", "redis": str(exc)}, status=503)
-    if not workers:
-        return web.json_response(
-            {
-                "status": "unavailable",
-                "redis": "ok",
-                "workers": 0,
-                "error": "no live worker: start one with `omnigate worker`",
-            },
-            status=503,
-        )
-    return web.json_response({"status": "ok", "redis": "ok", "workers": len(workers)})
+        await request.app[GATEWAY].redis.ping()
+    except (RedisError, OSError):
+        log.warning("readiness: Redis does not answer", exc_info=True)
+        return web.json_response({"status": "unavailable", "redis": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "redis": "ok"})
 
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics of this gateway process."""
+    await _live_workers(request)  # refreshes the gauge
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp
+
+
+async def _live_workers(request: web.Request) -> int | None:
+    """Workers with a recent heartbeat (one ZCOUNT), also set as the ``omnigate_workers_alive``
+    gauge; None when Redis does not answer."""
+    try:
+        alive = int(
+            await request.app[GATEWAY].redis.zcount(
+                K.WORKERS, time.time() - K.WORKER_ALIVE_S, "+inf"
+            )
+        )
+    except (RedisError, OSError):
+        return None
+    WORKERS_ALIVE.set(alive)
+    return alive

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
@@ -17,6 +16,7 @@ from gateway.delivery import Delivery
 from gateway.errors import Unavailable
 from gateway.ingress import Ingress
 from gateway.live import Live
+from gateway.redis_clients import async_client
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,7 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
         from workers.celery_app import make_celery
 
         celery = make_celery(settings)
-    r = aioredis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=2, health_check_interval=10
-    )
+    r = async_client(settings.redis_url)
     live = Live(r)
     gw = Gateway(
         settings=settings,

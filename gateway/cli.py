@@ -41,6 +41,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.runner import check_port_free
 
     settings = _settings(args)
+    settings.check_exposure()
     check_port_free(settings.host, settings.port)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     web.run_app(

@@ -94,6 +94,7 @@ def run_all(settings: Settings) -> int:
     """Start everything, wait until one part stops or we are told to stop, stop the rest."""
     from brain.store import load_store
 
+    settings.check_exposure()
     check_port_free(settings.host, settings.port)
 
     store = load_store(settings.store)  # a broken pack fails here, before anything starts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from functools import lru_cache
@@ -21,7 +22,9 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """omnigate configuration, from environment variables (names as in DESIGN.md)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # An empty variable counts as unset: compose passes ``${TELEGRAM_WEBHOOK_SECRET:-}`` for
+    # every channel a deployment does not use.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     # --- shared -----------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="OMNIGATE_REDIS_URL")
@@ -104,6 +107,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    def check_exposure(self) -> None:
+        """Refuse to serve ``/api/chat`` beyond this machine without a bearer token: whoever
+        reaches it could act as any customer and inherit their verified email."""
+        if self.api_token or _is_loopback(self.host):
+            return
+        raise ConfigError(
+            f"OMNIGATE_API_TOKEN is missing, and the gateway listens on {self.host}, beyond this "
+            "machine: set OMNIGATE_API_TOKEN to a long random string (POST /api/chat then wants "
+            "`Authorization: Bearer <token>`), or listen on 127.0.0.1"
+        )
+
     @property
     def effective_web_secret(self) -> str:
         """The HMAC key for visitor tokens; refuses to run without one."""
@@ -133,6 +147,15 @@ class Settings(BaseSettings):
                 agent_console=bool(self.agent_channel),
             ),
         )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -7,6 +7,7 @@ from celery import Celery
 from kombu import Queue
 
 from channels import constants as K
+from gateway.redis_clients import celery_transport_options
 from gateway.settings import Settings, get_settings
 
 
@@ -39,6 +40,7 @@ def make_celery(settings: Settings) -> Celery:
             # Also above the agent timeout: that task waits in the queue with a countdown.
             "visibility_timeout": max(limit * 3, settings.agent_timeout_s + 60),
             "global_keyprefix": K.CELERY_KEY_PREFIX,
+            **celery_transport_options(),
         },
         broker_connection_retry_on_startup=True,
         task_serializer="json",

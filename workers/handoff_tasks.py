@@ -15,6 +15,7 @@ import logging
 import redis
 
 from channels import constants as K
+from gateway.redis_clients import sync_client
 from gateway.settings import get_settings
 from workers.celery_app import app
 from workers.handoff import timeout_inbound
@@ -27,7 +28,7 @@ _redis: redis.Redis | None = None
 def _r() -> redis.Redis:
     global _redis
     if _redis is None:
-        _redis = redis.Redis.from_url(get_settings().redis_url, health_check_interval=30)
+        _redis = sync_client(get_settings().redis_url)
     return _redis
 
 

@@ -18,7 +18,6 @@ import os
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis
@@ -31,6 +30,7 @@ from redis.lock import Lock
 from brain.types import HistoryItem, Session, Turn
 from channels import constants as K
 from channels.schema import Inbound, Reply
+from gateway.redis_clients import sync_client
 from gateway.settings import Settings, get_settings
 from workers import handoff
 from workers.celery_app import app
@@ -63,7 +63,7 @@ _redis: redis.Redis | None = None
 def _r() -> redis.Redis:
     global _redis
     if _redis is None:
-        _redis = redis.Redis.from_url(get_settings().redis_url, health_check_interval=30)
+        _redis = sync_client(get_settings().redis_url)
     return _redis
 
 
@@ -220,7 +220,11 @@ def _heartbeat(name: str) -> None:
     last_sweep = 0.0
     while True:
         try:
-            r.set(K.WORKER_HEARTBEAT + name, datetime.now(UTC).isoformat(), ex=15)
+            now = time.time()
+            pipe = r.pipeline(transaction=False)
+            pipe.zadd(K.WORKERS, {name: now})
+            pipe.zremrangebyscore(K.WORKERS, "-inf", now - 4 * K.WORKER_ALIVE_S)
+            pipe.execute()
             if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
                 last_sweep = time.monotonic()
                 if woken := sweep(r):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.settings import load_settings
-from tests.support.servers import RedisServer
+from tests.support.servers import ROOT, RedisServer
 
 
 @pytest.fixture
@@ -38,3 +41,17 @@ async def test_the_right_token_is_let_through(client: TestClient) -> None:
         "/api/chat", json={"text": "hi"}, headers={"Authorization": "Bearer s3cret"}
     )
     assert resp.status == 400
+
+
+def test_a_gateway_on_every_address_without_a_token_refuses_to_start() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMNIGATE_API_TOKEN"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "gateway", "--host", "0.0.0.0", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "OMNIGATE_API_TOKEN is missing" in done.stderr

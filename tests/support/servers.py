@@ -4,6 +4,7 @@ processes, and aiohttp apps run in a background thread (the fake platforms)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -166,9 +167,10 @@ class Stack:
             w.start()
         self.start_gateway()
         wait_for(
-            lambda: self._get("/readyz") == 200 or self._dead(),
+            lambda: self.live_workers() >= len(self.workers) or self._dead(),
             ready_timeout,
-            f"{self.url}/readyz (logs: {self.gateway.log_path}, {self.worker.log_path})",
+            f"{len(self.workers)} live worker(s) in {self.url}/healthz "
+            f"(logs: {self.gateway.log_path}, {self.worker.log_path})",
         )
         if self._dead():
             logs = "\n".join(p.log()[-3000:] for p in [*self.workers, self.gateway])
@@ -186,6 +188,14 @@ class Stack:
 
     def _dead(self) -> bool:
         return not (all(w.alive() for w in self.workers) and self.gateway.alive())
+
+    def live_workers(self) -> int:
+        """How many worker processes the gateway's ``/healthz`` counts (0 when unknown)."""
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
+                return int(json.load(resp).get("workers") or 0)
+        except (OSError, ValueError):
+            return 0
 
     def _get(self, path: str) -> int:
         try:

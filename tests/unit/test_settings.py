@@ -46,3 +46,33 @@ def test_an_agents_channel_without_slack_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="OMNIGATE_AGENT_CHANNEL is set, but SLACK_BOT_TOKEN"):
         load_settings()
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # compose passes ${TELEGRAM_WEBHOOK_SECRET:-} when a deployment has no Telegram.
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "")
+    monkeypatch.setenv("OMNIGATE_PORT", "")
+    s = load_settings()
+    assert s.telegram_webhook_secret is None
+    assert s.port == 8080
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "shop.example"])
+def test_a_gateway_beyond_loopback_refuses_to_start_without_an_api_token(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    monkeypatch.delenv("OMNIGATE_API_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="OMNIGATE_API_TOKEN is missing"):
+        load_settings(OMNIGATE_HOST=host).check_exposure()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_a_loopback_gateway_starts_without_an_api_token(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    monkeypatch.delenv("OMNIGATE_API_TOKEN", raising=False)
+    load_settings(OMNIGATE_HOST=host).check_exposure()
+
+
+def test_a_gateway_beyond_loopback_starts_with_an_api_token() -> None:
+    load_settings(OMNIGATE_HOST="0.0.0.0", OMNIGATE_API_TOKEN="long-random").check_exposure()
