@@ -37,6 +37,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             raise
         return json_error(exc.status, exc.reason)
     except Unavailable as exc:
+        log.warning("503 on %s %s: %s", request.method, request.path, exc.detail)
         return json_error(503, str(exc))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)

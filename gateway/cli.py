@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from gateway.logs import configure_logging
 from gateway.settings import ConfigError, Settings, get_settings, load_settings, use_settings
 
 
@@ -25,6 +26,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     settings = load_settings(**overrides) if overrides else get_settings()
     use_settings(settings)
+    logging.getLogger().setLevel(settings.log_level)
     return settings
 
 
@@ -59,6 +61,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from workers.celery_app import app
 
     argv = [
+        "--quiet",  # no start-up banner: the log is JSON lines
         "worker",
         "--queues",
         args.queues,
@@ -236,9 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``omnigate`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     from brain.conversation_tests import ConversationFileError
     from brain.store import StorePackError
 

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 from channels import constants as K
 from channels.base import ChannelAdapter, DeliveryFailed, RetryLater
 from channels.schema import ChannelName, Outbound
+from gateway.logs import bind
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ class Delivery:
                 "no %s adapter on this gateway; reply %s stays pending", out.channel, entry_id
             )
             return False
+        bind(out.conversation_key, out.in_reply_to)
         channel = out.channel.value
         await self._wait_for_predecessor(out)
         for index in range(len(out.replies)):

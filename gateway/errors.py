@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+# What a customer (or a platform) is told while a service behind the gateway is down: never
+# the service's own error text, which names hosts and ports.
+TRY_AGAIN = "Sorry, we can't take messages right now. Please send yours again in a moment."
+
 
 class Unavailable(Exception):
     """A service the gateway depends on (Redis, the broker) cannot be reached right now.
-    Answered with 503, so the platform retries later and nothing is lost."""
+    Answered with 503, so the platform retries later and nothing is lost. ``str()`` is the
+    plain ``public`` message; ``detail`` (the cause, for the log) is never shown."""
+
+    def __init__(self, detail: str, public: str = TRY_AGAIN) -> None:
+        super().__init__(public)
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.detail!r})"

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from channels import constants as K
 from channels.schema import Inbound
 from gateway.errors import Unavailable
+from gateway.logs import bind
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,14 @@ class Ingress:
         Raises ``Unavailable`` when Redis or the broker cannot take it; nothing is then
         recorded, so the platform's retry is accepted later.
         """
+        bind(inbound.conversation_key, inbound.id)
         dedupe = K.DEDUPE + inbound.dedupe_key
         conv = inbound.conversation_key
         data = inbound.model_dump_json()
         try:
             fresh = await self._r.set(dedupe, inbound.id, nx=True, ex=self._settings.dedupe_ttl_s)
         except RedisError as exc:
-            raise Unavailable(f"Redis is unreachable ({exc}); try again shortly") from exc
+            raise Unavailable(f"Redis is unreachable ({exc})") from exc
         if not fresh:
             DUPLICATES.labels(inbound.channel.value).inc()
             return False
@@ -55,7 +57,7 @@ class Ingress:
         except Exception as exc:
             # Undo, so that the platform's retry is not mistaken for a duplicate.
             await self._undo(dedupe, conv, data)
-            raise Unavailable(f"the message could not be queued ({exc}); try again") from exc
+            raise Unavailable(f"the message could not be queued ({exc})") from exc
         INBOUND.labels(inbound.channel.value).inc()
         return True
 

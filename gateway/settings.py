@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(7 * 24 * 3600, alias="OMNIGATE_SESSION_TTL", ge=60)
     intent_threshold: float = Field(0.45, alias="OMNIGATE_INTENT_THRESHOLD", ge=0.0, le=1.0)
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", alias="OMNIGATE_LOG_LEVEL"
+    )
+
     # --- gateway --------------------------------------------------------------------------
     host: str = Field("127.0.0.1", alias="OMNIGATE_HOST")
     port: int = Field(8080, alias="OMNIGATE_PORT", ge=0, le=65535)

@@ -199,7 +199,7 @@ class TelegramChannel:
             try:
                 long_payload = await self._gw.redis.get(K.TG_CALLBACK + key)
             except RedisError as exc:
-                raise Unavailable(f"Redis is unreachable ({exc}); try again shortly") from exc
+                raise Unavailable(f"Redis is unreachable ({exc})") from exc
             if long_payload is None:
                 if query is not None:
                     self._answer(query.id, EXPIRED_BUTTON)

@@ -35,6 +35,7 @@ from channels.schema import ChannelName
 from gateway import web_tokens
 from gateway.context import GATEWAY, Gateway, json_error
 from gateway.errors import Unavailable
+from gateway.logs import bind
 from gateway.settings import ConfigError
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,10 @@ class WebChannel:
 
     def require_secret(self) -> str:
         if self.secret is None:
-            raise Unavailable(
+            missing = (
                 "web chat is not configured: OMNIGATE_WEB_SECRET is missing, and has no default"
             )
+            raise Unavailable(missing, public=missing)
         return self.secret
 
 
@@ -282,6 +284,7 @@ class VisitorConnection:
             err = exc.errors()[0]
             await self._error(f"invalid message: {err['loc']}: {err['msg']}")
         except Unavailable as exc:
+            log.warning("a web message was not queued: %s", exc.detail)
             await self._error(str(exc))
 
     async def _resume(self, after: int) -> None:
@@ -421,6 +424,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     channel.sockets.add(sock)
     try:
         conv = web_channel.conversation_key(visitor.session_id)
+        bind(conversation=conv)
         async with channel.gw.live.listen(conv) as events:
             await VisitorConnection(channel.gw, sock, visitor, events).run()
     finally:

@@ -16,7 +16,7 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery(
         "omnigate",
         broker=settings.redis_url,
-        include=["workers.tasks", "workers.handoff_tasks"],
+        include=["workers.tasks", "workers.handoff_tasks", "workers.log_context"],
     )
     limit = settings.turn_time_limit_s
     app.conf.update(

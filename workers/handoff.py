@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from brain.types import Handoff, Session
+from channels.inert import inert
 from channels.schema import Button, ChannelName, Inbound, Reply, User
 from gateway.settings import Settings
 from workers.outgoing import Outgoing
@@ -90,13 +91,13 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoi
     h.customer = inbound.user
     h.customer_meta = dict(inbound.meta)
     conv = inbound.conversation_key
-    who = _name(inbound.user)
+    who = inert(_name(inbound.user))
     said = _as_text(inbound)
     if h.timed_out_at is not None and h.email is None and (m := EMAIL.search(said)):
         h.email = m.group(0)
         _close(session, "email")
         return [
-            _to_console(conv, f"**{who}:** {said}", settings),
+            _to_console(conv, f"**{who}:** {inert(said)}", settings),
             _to_console(
                 conv,
                 f"{who} left {h.email} for a reply by email. The conversation "
@@ -111,7 +112,7 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoi
                 "system",
             ),
         ]
-    return [_to_console(conv, f"**{who}:** {said}", settings)]
+    return [_to_console(conv, f"**{who}:** {inert(said)}", settings)]
 
 
 def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
@@ -203,13 +204,14 @@ def after_brain(
     session.state = "with_agent"
     session.handoff = h
     schedule_timeout(conv, h.id, settings.agent_timeout_s)
-    who = _name(inbound.user)
+    # Everything the customer wrote or was told is shown inert: no live links for agents.
+    who = inert(_name(inbound.user))
     transcript = "\n".join(
-        f"{item.role}: {item.text}" for item in session.history[-TRANSCRIPT_LINES:]
+        f"{item.role}: {inert(item.text)}" for item in session.history[-TRANSCRIPT_LINES:]
     )
     text = (
         f"**Handoff** — {who} on {inbound.channel.value} (`{conv}`)\n"
-        f"**Reason:** {h.reason or '-'}\n**Summary:** {summary or '-'}\n\n"
+        f"**Reason:** {inert(h.reason) or '-'}\n**Summary:** {inert(summary) or '-'}\n\n"
         f"**Transcript:**\n{transcript or '-'}\n\n"
         'Reply in this thread to answer the customer; "Return to bot" (or '
         f"`/omnigate resolve {conv}`) gives the conversation back."

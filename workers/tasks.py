@@ -30,6 +30,7 @@ from redis.lock import Lock
 from brain.types import HistoryItem, Session, Turn
 from channels import constants as K
 from channels.schema import Inbound, Reply
+from gateway.logs import bind
 from gateway.redis_clients import sync_client
 from gateway.settings import Settings, get_settings
 from workers import handoff
@@ -98,9 +99,10 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> N
     try:
         inbound = Inbound.model_validate_json(raw)
     except ValidationError:
-        log.error("dropping an unreadable message of %s: %r", conv, raw[:200])
+        log.error("dropping an unreadable message of %s (%d bytes)", conv, len(raw))
         r.lrem(K.PROCESSING + conv, 1, raw)
         return
+    bind(turn=inbound.id)
     if r.exists(K.TURN_DONE + inbound.id):
         r.lrem(K.PROCESSING + conv, 1, raw)  # answered before a crash: don't answer twice
         return

@@ -10,6 +10,7 @@ shop's brain would say. Commands (the message text):
 - ``long: N``         → a reply of N characters
 - ``two``             → two replies in one turn
 - ``handoff``         → a reply with ``handoff: true``
+- ``fail: X``         → raises, with X in the error (a brain bug that quotes the customer)
 - anything else       → "you said: <text>" (payloads answer "clicked: <payload>")
 """
 
@@ -84,6 +85,8 @@ class ScriptBrain:
             return [Reply(text=("word " * (n // 5 + 1))[:n])]
         if cmd == "two":
             return [Reply(text="first"), Reply(text="second")]
+        if cmd == "fail":
+            raise ValueError(f"the script cannot handle {rest!r}")
         if cmd == "handoff":
             return [Reply(text="Connecting you with a human.", handoff=True)]
         return [Reply(text=f"you said: {text}")]

@@ -3,13 +3,14 @@ what reaches the customer — as pure functions over a session, no Redis, no Cel
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from brain.types import HistoryItem, Session
 from channels.schema import ChannelName, Inbound, Reply, User
-from channels.slack import agent_inbound
+from channels.slack import agent_inbound, render_reply
 from gateway.settings import load_settings
 from workers import handoff
 from workers.outgoing import Outgoing
@@ -195,3 +196,19 @@ def test_a_timeout_after_the_agent_answered_or_of_an_old_handoff_is_ignored() ->
     handoff.route(agent("hi"), session, SETTINGS)
     assert handoff.route(handoff.timeout_inbound("telegram:42", hid), session, SETTINGS) == []
     assert session.handoff.timed_out_at is None
+
+
+PHISHING = "[Track your refund](https://evil.example/login) <!channel> <@U0BOSS>, see evil.example"
+
+
+def test_customer_text_is_inert_in_the_agents_channel() -> None:
+    session = Session()
+    [opening] = open_handoff(session, customer(PHISHING))
+    [forwarded] = handoff.route(customer(PHISHING), session, SETTINGS) or []
+    for out in (opening, forwarded):
+        shown = json.dumps([m.blocks for m in render_reply(out.replies[0]).messages])
+        # What Slack would make live: a <url|label> link, a bare host name, a mention.
+        assert "<https://" not in shown and "https://" not in shown
+        assert "evil.example" not in shown and "evil[.]example" in shown
+        assert "<!channel>" not in shown and "<@U0BOSS>" not in shown
+        assert "Track your refund" in shown  # the agent still reads what was written
