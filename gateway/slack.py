@@ -7,13 +7,14 @@ HTTP route; bolt checks each request's v0 signature and 5-minute window, 401 oth
 
 Listeners only translate (``channels.slack``) and hand to ingress, which dedupes on the event id;
 bolt answers once that is done (``process_before_response``: a few milliseconds), and answers
-500 when the message could not be queued, so Slack retries it later. Slack's own retries of an
+503 when the message could not be queued, so Slack retries it later. Slack's own retries of an
 event carry the same event id and are dropped as duplicates.
 
-Customers: direct messages and mentions in channels (answered in the mention's thread), button
-clicks. Agents: in ``OMNIGATE_AGENT_CHANNEL``, each handoff is a thread; a person's reply there
-is queued into the customer's conversation (any channel) with ``meta["role"] = "agent"``; the
-thread's "Return to bot" button or ``/omnigate resolve`` gives the conversation back.
+Customers: direct messages, mentions in channels and button clicks; whatever comes from a
+shared channel is answered in the person's DM with the app (``gateway.slack_private``).
+Agents: in ``OMNIGATE_AGENT_CHANNEL``, each handoff is a thread; a person's reply there is queued
+into the customer's conversation (any channel) with ``meta["role"] = "agent"``; the thread's
+"Return to bot" button or ``/omnigate resolve`` gives the conversation back.
 
 Sending: each reply is one or more messages (``render_reply``), spaced 1/s per channel by the
 shared rate limiter and marked once posted, so a retried reply resumes where it stopped. The
@@ -40,7 +41,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels import constants as K
 from channels.base import DeliveryFailed, RetryLater
-from channels.schema import ChannelName, Outbound, User
+from channels.schema import ChannelName, Inbound, Outbound, User
 from channels.slack import (
     SlackMessage,
     agent_inbound,
@@ -53,9 +54,18 @@ from channels.slack import (
     split_conversation,
     stored_payload_key,
 )
-from gateway.context import GATEWAY, Gateway
+from gateway.context import GATEWAY, Gateway, json_error
 from gateway.ratelimit import RateLimiter
 from gateway.settings import ConfigError
+from gateway.slack_private import DirectMessages
+from gateway.slack_requests import (
+    SHAPE_ERRORS,
+    MalformedRequest,
+    answer,
+    check_body,
+    guarded,
+    signed,
+)
 from workers.handoff import RESOLVE_PAYLOAD
 
 log = logging.getLogger(__name__)
@@ -145,6 +155,8 @@ class SlackChannel:
             process_before_response=True,
             logger=bolt_log,
         )
+        self.signing_secret = s.slack_signing_secret or ""
+        self._dms = DirectMessages(self.client)
         self._limiter = RateLimiter(gw.redis, "slack")
         self._names: dict[str, str | None] = {}
         self._socket: Any = None
@@ -196,31 +208,55 @@ class SlackChannel:
     def _register(self) -> None:
         bolt = self.bolt
 
+        # Each listener is guarded: a payload of the wrong shape or a message that could not
+        # be queued is left in bolt's context for the route to answer (400, 503).
         @bolt.event("message")
         async def on_message(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-            await self.on_message(body, event, context.bot_user_id)
+            await guarded(context, self.on_message(body, event, context.bot_user_id))
 
         @bolt.event("app_mention")
         async def on_mention(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-            if event.get("channel") == self._gw.settings.agent_channel:
-                return  # agents talk in threads; the message event carries it
-            s = self._gw.settings
-            inbound = parse_mention(event, _event_id(body), context.bot_user_id, s.max_text_chars)
-            if inbound is not None:
-                await self._gw.ingress.submit(inbound)
+            await guarded(context, self.on_mention(body, event, context.bot_user_id))
 
         @bolt.action(re.compile(r".*"))
-        async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-            await self.on_action(body, action)
+        async def on_action(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any
+        ) -> None:
+            await guarded(context, self.on_action(body, action))
             await ack()
 
         @bolt.command(COMMAND)
-        async def on_command(ack: Any, command: dict[str, Any]) -> None:
-            await ack(await self.on_command(command))
+        async def on_command(ack: Any, command: dict[str, Any], context: Any) -> None:
+            answer: list[str] = []
+
+            async def run() -> None:
+                answer.append(await self.on_command(command))
+
+            await guarded(context, run())
+            await ack(answer[0] if answer else None)
 
         @bolt.event(re.compile(r".*"))
         async def on_other_event() -> None:
             """Events we subscribe to but do not use: acknowledged, so Slack does not retry."""
+
+    async def on_mention(
+        self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None
+    ) -> None:
+        """An ``app_mention`` in a channel (the agents' channel is the ``message`` path's)."""
+        if event.get("channel") == self._gw.settings.agent_channel:
+            return  # agents talk in threads; the message event carries it
+        s = self._gw.settings
+        inbound = parse_mention(event, _event_id(body), bot_user_id, s.max_text_chars)
+        if inbound is not None:
+            await self._submit_privately(inbound)
+
+    async def _submit_privately(self, inbound: Inbound) -> None:
+        """Queue a customer's message in their own DM conversation (``gateway.slack_private``);
+        a message from a shared channel leaves a note in its thread, once."""
+        private = await self._dms.private(inbound)
+        if await self._gw.ingress.submit(private) and private is not inbound:
+            channel = inbound.meta.get("channel") or inbound.conversation
+            self._later(self._dms.leave_note(channel, inbound.meta.get("thread_ts")))
 
     async def on_message(
         self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None
@@ -278,7 +314,7 @@ class SlackChannel:
             value = stored.decode() if isinstance(stored, bytes) else str(stored)
         inbound = parse_action(body, action, value)
         if inbound is not None:
-            await self._gw.ingress.submit(inbound)
+            await self._submit_privately(inbound)
 
     async def on_command(self, command: dict[str, Any]) -> str:
         """``/omnigate resolve [conversation]`` in the agents' channel; returns the
@@ -523,8 +559,24 @@ def _retry_after(exc: SlackApiError) -> float:
 
 async def events(request: web.Request) -> web.Response:
     """Events API and interactivity requests from Slack, through bolt: 401 for a bad or stale
-    signature; 200 once queued (or a duplicate, or ignored); 500 when it could not be queued,
-    so Slack retries."""
+    signature; 400 for a signed body that is not a readable Slack payload; 200 once queued (or
+    a duplicate, or ignored); 503 when it could not be queued, so Slack retries
+    (``gateway.slack_requests``)."""
     channel = request.app[SLACK]
-    bolt_resp = await channel.bolt.async_dispatch(await to_bolt_request(request))
-    return await to_aiohttp_response(bolt_resp)
+    raw = await request.read()
+    secret = channel.signing_secret
+    if not signed(secret, request.headers, raw):
+        return json_error(401, "invalid or stale request signature")
+    try:
+        check_body(raw, request.content_type)
+        bolt_req = await to_bolt_request(request)
+    except MalformedRequest as exc:
+        return json_error(400, str(exc))
+    except SHAPE_ERRORS:  # bolt reading the context (team, user, channel) out of the body
+        return json_error(400, "a Slack payload with fields of the wrong shape")
+    try:
+        bolt_resp = await channel.bolt.async_dispatch(bolt_req)
+    except SHAPE_ERRORS:  # bolt matching listeners against the payload
+        return json_error(400, "a Slack payload with fields of the wrong shape")
+    failed = answer(bolt_req.context, bolt_resp.status, bolt_resp.body)
+    return failed or await to_aiohttp_response(bolt_resp)

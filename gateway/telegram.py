@@ -366,7 +366,7 @@ async def webhook(request: web.Request) -> web.Response:
         update = Update.de_json(body, channel.bot)
     except Exception as exc:
         UNREADABLE.inc()
-        log.error("unreadable Telegram update %s (%s): %.500r", update_id, exc, body)
+        log.error("unreadable Telegram update %s (%s)", update_id, exc)
         return web.json_response({"ok": True, "result": "ignored"})
     result = await channel.accept(update)
     return web.json_response({"ok": True, "result": result})

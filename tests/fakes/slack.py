@@ -267,6 +267,8 @@ _METHODS: dict[str, Callable[[FakeSlack, Call], dict[str, Any]]] = {
     "chat.postMessage": _post_message,
     "chat.update": lambda fake, c: {"channel": c.channel, "ts": c.params.get("ts"), "text": c.text},
     "users.info": _users_info,
+    # Each person's DM channel with the app: "D" + their user id.
+    "conversations.open": lambda fake, c: {"channel": {"id": f"D{c.params.get('users')}"}},
 }
 
 

@@ -11,10 +11,12 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
+from channels import constants as K
 from channels.schema import Inbound
 from gateway.context import Gateway
 from gateway.settings import load_settings
 from gateway.slack import SlackChannel
+from gateway.slack_private import MOVED_TO_DM
 from tests.fakes.slack import (
     APP_TOKEN,
     BOT_USER,
@@ -127,25 +129,44 @@ async def test_bots_edits_and_our_own_messages_are_ignored(
     assert [c.text for c in fake_slack.posts(dm)] == ["echo: person"]
 
 
-async def test_a_mention_in_a_channel_is_answered_in_its_thread(
+async def test_a_mention_in_a_channel_is_answered_in_a_direct_message(
     http: aiohttp.ClientSession, script_stack: Stack, fake_slack: FakeSlack
 ) -> None:
-    channel = next_id("C")
-    mention = mention_event(channel, "U1", "echo: in channel")
+    channel, user = next_id("C"), next_id("U")
+    mention = mention_event(channel, user, "echo: in channel")
     assert await send_event(http, script_stack, mention) == 200
     # The same message also arrives as a plain channel message: not answered twice.
     plain = {**mention, "type": "message", "channel_type": "channel"}
     assert await send_event(http, script_stack, plain) == 200
-    [call] = await fake_slack.wait_for(channel)
-    assert call.text == "echo: in channel" and call.thread_ts == mention["ts"]
-    # A mention inside that thread continues the same conversation, in the same thread.
-    inner = mention_event(channel, "U1", "echo: again", thread_ts=mention["ts"])
-    assert await send_event(http, script_stack, inner) == 200
-    calls = await fake_slack.wait_for(channel, 2)
-    assert [(c.text, c.thread_ts) for c in calls] == [
-        ("echo: in channel", mention["ts"]),
-        ("echo: again", mention["ts"]),
+    [answer] = await fake_slack.wait_for(f"D{user}")
+    assert answer.text == "echo: in channel" and answer.thread_ts is None
+    # The thread, which the whole channel reads, only hears where the answer went.
+    [note] = await fake_slack.wait_for(channel)
+    assert note.text == MOVED_TO_DM and note.thread_ts == mention["ts"]
+
+
+async def test_people_in_one_channel_thread_have_separate_private_conversations(
+    http: aiohttp.ClientSession, script_stack: Stack, fake_slack: FakeSlack
+) -> None:
+    # As in the review: A proves an email in a thread, B asks in the same thread.
+    channel, a, b = next_id("C"), next_id("U"), next_id("U")
+    first = mention_event(channel, a, "echo: order OG-12345, ada@example.com")
+    assert await send_event(http, script_stack, first) == 200
+    await fake_slack.wait_for(f"D{a}")
+    later = mention_event(channel, b, "echo: where is my order?", thread_ts=first["ts"])
+    assert await send_event(http, script_stack, later) == 200
+    [to_b] = await fake_slack.wait_for(f"D{b}")
+    assert to_b.text == "echo: where is my order?"
+    # B's conversation is B's own: A's messages and memory are not in it.
+    r = aioredis.Redis.from_url(script_stack.redis_url)
+    session_b = json.loads(await r.get(f"{K.SESSION}slack:D{b}") or b"{}")
+    assert [h["text"] for h in session_b["history"] if h["role"] == "user"] == [
+        "echo: where is my order?"
     ]
+    await r.aclose()
+    # Nothing either of them said or was told is in the channel.
+    notes = await fake_slack.wait_for(channel, 2)
+    assert {c.text for c in notes} == {MOVED_TO_DM}
 
 
 async def test_a_button_click_comes_back_as_a_payload(
