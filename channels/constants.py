@@ -65,6 +65,20 @@ TG_CALLBACK = PREFIX + "tg-callback:"  # + short key -> long button payload
 # split text, product cards), so a retried reply does not send its first part twice.
 TG_PART_SENT = PREFIX + "tg-sent:"  # + chat:seq:part
 
+# --- the email gate ---------------------------------------------------------------------------
+# Wrong order/email pairs per email, order or client over a window (INCR, expiring).
+GUESSES = PREFIX + "guesses:"  # + email:<email> | order:<id> | client:<address or identity>
+
+# A web visitor session's start (Unix seconds), expiring at the session's maximum age: a token
+# renews only while this lives, so a stolen token cannot be renewed forever.
+WEB_SESSION = PREFIX + "web-session:"  # + session id
+
+# --- people (``omnigate forget``) ---------------------------------------------------------
+# SET of the conversation keys a person wrote in, per platform identity and per verified email;
+# they live as long as the conversations' memory.
+PERSON = PREFIX + "person:"  # + channel:user_id
+PERSON_EMAIL = PREFIX + "person-email:"  # + lower-cased email
+
 # --- recommender --------------------------------------------------------------------------
 CLICKS = PREFIX + "clicks:"  # + user key (LIST of skus)
 

@@ -64,6 +64,8 @@ async def chat(request: web.Request) -> web.Response:
         inbound = api_channel.parse(user, text, payload, mid)
     except ValidationError as exc:
         return _bad(f"invalid message: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+    # Where the request came from: the email gate limits guessing per client too.
+    inbound = inbound.model_copy(update={"meta": {**inbound.meta, "client": _client(request)}})
 
     started = time.monotonic()
     async with gw.live.listen(inbound.conversation_key) as events:
@@ -133,3 +135,8 @@ async def _live_workers(request: web.Request) -> int | None:
         return None
     WORKERS_ALIVE.set(alive)
     return alive
+
+
+def _client(request: web.Request) -> str:
+    """The client's address (the proxy's, behind one: each proxy is one client)."""
+    return request.remote or "unknown"

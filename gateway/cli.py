@@ -149,6 +149,24 @@ def cmd_test_conversations(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from gateway.redis_clients import sync_client
+    from workers.people import forget
+
+    done = forget(sync_client(_settings(args).redis_url), args.who)
+    print(
+        json.dumps(
+            {
+                "forgotten": args.who,
+                "conversations": done.conversations,
+                "keys_deleted": done.keys_deleted,
+                "pending_replies_deleted": done.replies_deleted,
+            }
+        )
+    )
+    return 0
+
+
 def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     from gateway.telegram import set_webhook
 
@@ -227,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("file", type=Path)
     tc.add_argument("--store", type=Path, help="the store pack (wins over the file's store:)")
     tc.set_defaults(func=cmd_test_conversations)
+
+    fg = sub.add_parser(
+        "forget", help="erase a person's conversations, memory and logs on every channel"
+    )
+    fg.add_argument("who", help="an email, a user id (telegram:42, or 42 on every channel)")
+    fg.set_defaults(func=cmd_forget)
 
     tg = sub.add_parser("telegram", help="Telegram commands")
     tg_sub = tg.add_subparsers(dest="tg_command", required=True)

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, alias="OMNIGATE_API_TOKEN")
     web_secret: str = Field("", alias="OMNIGATE_WEB_SECRET")
     web_token_ttl_s: int = Field(24 * 3600, alias="OMNIGATE_WEB_TOKEN_TTL", ge=60)
+    # A visitor session renews its token until it is this old; then the widget starts afresh.
+    web_session_max_age_s: int = Field(30 * 24 * 3600, alias="OMNIGATE_WEB_SESSION_MAX_AGE", ge=60)
+    # New visitor sessions a client address may start per minute (each is a new conversation).
+    web_new_sessions_per_min: int = Field(30, alias="OMNIGATE_WEB_NEW_SESSIONS_PER_MIN", ge=1)
     max_body_bytes: int = Field(64 * 1024, alias="OMNIGATE_MAX_BODY_BYTES", ge=1024)
     max_text_chars: int = Field(4000, alias="OMNIGATE_MAX_TEXT_CHARS", ge=1)
     chat_timeout_s: float = Field(90.0, alias="OMNIGATE_CHAT_TIMEOUT", gt=0)

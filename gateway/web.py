@@ -30,6 +30,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from channels import constants as K
 from channels import web as web_channel
 from channels.schema import ChannelName
 from gateway import web_tokens
@@ -127,8 +128,10 @@ class VisitorSocket:
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
         self.state = WebSocketState.CONNECTING
+        self.remote = "unknown"
 
     async def accept(self, request: web.Request) -> None:
+        self.remote = request.remote or "unknown"  # the email gate limits guessing per client
         await self.ws.prepare(request)
         self.state = WebSocketState.CONNECTED
 
@@ -279,6 +282,9 @@ class VisitorConnection:
             return
         try:
             inbound = web_channel.to_inbound(self.visitor.session_id, frame)
+            inbound = inbound.model_copy(
+                update={"meta": {**inbound.meta, "client": self.sock.remote}}
+            )
             await self.gw.ingress.submit(inbound)  # False: a re-sent frame, already queued
         except ValidationError as exc:
             err = exc.errors()[0]
@@ -396,8 +402,26 @@ async def session(request: web.Request) -> web.Response:
     if isinstance(old, str) and old:
         with contextlib.suppress(web_tokens.BadToken):
             session_id = web_tokens.verify(secret, old).session_id
-    session_id = session_id or web_tokens.new_session_id()
-    token = web_tokens.issue(secret, session_id, channel.gw.settings.web_token_ttl_s)
+    s = channel.gw.settings
+    r = channel.gw.redis
+    try:
+        # Renewal only while the session is younger than its maximum age (the key's TTL).
+        if session_id is not None and not await r.exists(K.WEB_SESSION + session_id):
+            session_id = None
+        if session_id is None:
+            if await _too_many_new_sessions(
+                r, request.remote or "unknown", s.web_new_sessions_per_min
+            ):
+                return _cors(json_error(429, "too many new chat sessions; try again in a minute"))
+            session_id = web_tokens.new_session_id()
+            await r.set(K.WEB_SESSION + session_id, int(time.time()), ex=s.web_session_max_age_s)
+            lifetime = s.web_token_ttl_s
+        else:
+            left = await r.ttl(K.WEB_SESSION + session_id)
+            lifetime = max(min(s.web_token_ttl_s, int(left)), 60)
+    except (RedisError, OSError) as exc:
+        raise Unavailable(f"web session store: {exc}") from exc
+    token = web_tokens.issue(secret, session_id, lifetime)
     return _cors(web.json_response({"session_id": session_id, "token": token}))
 
 
@@ -456,6 +480,17 @@ async def demo_page(request: web.Request) -> web.FileResponse:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+async def _too_many_new_sessions(r: Any, client: str, limit: int) -> bool:
+    """New visitor sessions per client address and minute (each is a fresh conversation, with
+    a fresh count of email-gate attempts)."""
+    key = f"{K.RATE}web-session:{client}"
+    pipe = r.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, 60, nx=True)
+    count, _ = await pipe.execute()
+    return int(count) > limit
 
 
 def _cors(resp: web.Response) -> web.Response:

@@ -3,8 +3,9 @@
 A token reads ``v1.<session_id>.<expires_at>.<signature>``: ``session_id`` is 32 hex digits,
 ``expires_at`` whole Unix seconds, ``signature`` the unpadded base64url HMAC-SHA256 of
 everything before it. The session id is the web conversation id, so whoever holds a valid token
-reads that conversation and no other. Nothing is stored server-side: any gateway replica with
-the same secret checks any token.
+reads that conversation and no other. Any gateway replica with the same secret checks any
+token; renewing one (``POST /web/session``) also needs the session's start mark in Redis, which
+expires at ``OMNIGATE_WEB_SESSION_MAX_AGE``, so no token is renewed forever.
 """
 
 from __future__ import annotations

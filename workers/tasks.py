@@ -33,8 +33,9 @@ from channels.schema import Inbound, Reply
 from gateway.logs import bind
 from gateway.redis_clients import sync_client
 from gateway.settings import Settings, get_settings
-from workers import handoff
+from workers import handoff, people
 from workers.celery_app import app
+from workers.guessing import GuessGuard
 from workers.memory import dump_session, load_session, remember, session_key
 from workers.models import get_brain
 from workers.outgoing import Outgoing, number, stream_fields, typing_fields
@@ -119,6 +120,7 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> N
     pipe.set(session_key(conv), dump_session(session), ex=settings.session_ttl_s)
     pipe.lrem(K.PROCESSING + conv, 1, raw)
     pipe.execute()
+    people.remember(r, inbound, session, settings.session_ttl_s)  # for `omnigate forget`
 
 
 def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
@@ -132,14 +134,18 @@ def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Out
         remember(session, HistoryItem(role=author, text=_as_text(inbound)), _max(settings))
         return routed
 
+    brain = get_brain(settings)
+    guard = GuessGuard(_r(), getattr(brain, "nlu", None))  # the shop brain's entity finder
+    check = guard.before(inbound, session)
     try:
-        replies = get_brain(settings).respond(Turn(message=inbound, session=session))
+        replies = brain.respond(Turn(message=inbound, session=session))
     except SoftTimeLimitExceeded:
         log.error("turn of %s ran past its time limit", inbound.conversation_key)
         replies = [Reply(text=APOLOGY)]
     except Exception:
         log.exception("the brain failed on a turn of %s", inbound.conversation_key)
         replies = [Reply(text=APOLOGY)]
+    guard.after(inbound, session, check)
     remember(session, HistoryItem(role="user", text=_as_text(inbound)), _max(settings))
     extra = handoff.after_brain(inbound, session, replies, settings)
     for reply in replies:

@@ -11,6 +11,7 @@ shop's brain would say. Commands (the message text):
 - ``two``             → two replies in one turn
 - ``handoff``         → a reply with ``handoff: true``
 - ``fail: X``         → raises, with X in the error (a brain bug that quotes the customer)
+- ``verify: EMAIL``   → records EMAIL as the session's verified email (as the order gate does)
 - anything else       → "you said: <text>" (payloads answer "clicked: <payload>")
 """
 
@@ -85,6 +86,9 @@ class ScriptBrain:
             return [Reply(text=("word " * (n // 5 + 1))[:n])]
         if cmd == "two":
             return [Reply(text="first"), Reply(text="second")]
+        if cmd == "verify":
+            turn.session.slots["verified_email"] = rest
+            return [Reply(text=f"verified {rest}")]
         if cmd == "fail":
             raise ValueError(f"the script cannot handle {rest!r}")
         if cmd == "handoff":
