@@ -36,6 +36,27 @@ ORDER_INTENTS = {
 # With an order named or under discussion, these are about that order's refund.
 REFUND_INTENTS = {"get_refund", "track_refund"}
 HANDOFF_INTENTS = {"complaint", "contact_human_agent"}
+# --- orders helper (issue 12: dates, contact, honest handoff) ---
+# With an order named or under discussion, a wish to change it (size, colour) is about it.
+CHANGE_INTENTS = {"change_order"}
+CONTACT_INTENTS = {"contact_customer_service"}
+# A returns-policy question that names an order ("can I return the headphones from X?") is
+# about that order's return.
+RETURN_POLICY_INTENTS = {"check_refund_policy"}
+# "it still hasn't arrived", "I ordered ... last week": about one order, not delivery times.
+_NOT_ARRIVED = re.compile(
+    r"\b(i|we) (ordered|bought|purchased|paid for)\b|\bmy (order|parcel|package|delivery)\b|"
+    r"\b(hasn't|has not|haven't|have not|hasnt|havent|still not|never|not yet|didn't|didnt)"
+    r"( \w+)? (arrived|come|came|turned up|been delivered|got here|shown up)\b",
+    re.I,
+)
+# A question ("can I return it if I don't like it?") asks for an answer, not a complaint's
+# handoff.
+_QUESTION = re.compile(
+    r"^\s*(can|could|may|is|are|do|does|will|would|how|what|when|where|which|who|why)\b|\?\s*$",
+    re.I,
+)
+# --- end orders helper ---
 FAILURES_BEFORE_HANDOFF = 2
 # Below this intent confidence, an order id or email in the message means "my order".
 ENTITY_OVERRIDE = 0.8
@@ -167,14 +188,23 @@ class Dialogue:
         if name in ORDER_INTENTS:
             return orders.order_flow(ctx, slots, ORDER_INTENTS[name], text, ids, emails)
         # (with an order id, a refund intent on top is enough: the id says "my order")
+        if name in RETURN_POLICY_INTENTS and ids:
+            return orders.order_flow(ctx, slots, "refund", text, ids, emails)
         if name in REFUND_INTENTS and (ids or intent.confidence >= self.threshold):
             if ids or slots.get("order_id"):
                 return orders.order_flow(ctx, slots, "refund", text, ids, emails)
-            return orders.offer_refund_check(slots, talk.knowledge(ctx, text, name))
-        # "when will it arrive?" about the order already under discussion (but "how long
-        # does delivery take?" is a policy question even then)
+            return orders.offer_order_check(slots, talk.knowledge(ctx, text, name))
+        if name in CHANGE_INTENTS and (ids or intent.confidence >= self.threshold):
+            if ids or slots.get("order_id"):
+                return orders.order_flow(ctx, slots, "change", text, ids, emails)
+            return orders.offer_order_check(slots, talk.knowledge(ctx, text, name), "change")
+        # "when will it arrive?" about the order already under discussion, or "it still
+        # hasn't arrived" about one not named yet (but "how long does delivery take?" is a
+        # policy question)
         if name == "delivery_period" and (
-            ids or (slots.get("order_id") and _ABOUT_ORDER.search(text))
+            ids
+            or (slots.get("order_id") and _ABOUT_ORDER.search(text))
+            or _NOT_ARRIVED.search(text)
         ):
             return orders.order_flow(ctx, slots, "eta", text, ids, emails)
         # An order number or email with no clear other wish ("OG-10231 ben@x.example"):
@@ -193,6 +223,13 @@ class Dialogue:
                 return answer
         if intent.confidence < self.threshold:
             return talk.clarify(ctx, intent.ranked)
+        if name in CONTACT_INTENTS:
+            return talk.contact(ctx)
+        if name == "complaint" and _QUESTION.search(text):
+            # a question is answered; a person follows an ask, a complaint or failures
+            answer = talk.confident_passage(ctx, text)
+            if answer is not None:
+                return answer
         if name in HANDOFF_INTENTS:
             return talk.handoff(ctx, complaint=name == "complaint")
         if name == "greeting":
@@ -215,6 +252,11 @@ class Dialogue:
             return answer
         session.failures += 1
         if session.failures < FAILURES_BEFORE_HANDOFF or answer.handoff:
+            return answer
+        if not self.ctx.agent_console:  # nobody answers in this chat: say how to reach people
+            contact = self.ctx.contact_details()
+            if contact not in answer.text:
+                answer.text += f"\n{contact}"
             return answer
         buttons = answer.buttons if HUMAN in answer.buttons else (*answer.buttons, HUMAN)
         answer.text += "\nWould you like me to pass you to a member of our team?"

@@ -20,7 +20,7 @@ INTENT_HINTS: dict[str, tuple[str, ...]] = {
     "delivery_options": ("Delivery options",),
     "delivery_period": ("Delivery times",),
     "check_payment_methods": ("Payment methods",),
-    "payment_issue": ("Payment problems",),
+    "payment_issue": ("Payment problems", "Charged twice"),
     "get_invoice": ("Getting an invoice",),
     "check_invoice": ("Getting an invoice",),
     "create_account": ("Creating an account",),

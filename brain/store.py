@@ -38,6 +38,7 @@ class ShopInfo:
     order_id_pattern: str
     support_email: str
     support_hours: str
+    support_phone: str = ""  # optional in shop.toml
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,12 @@ def _load_shop(path: Path) -> ShopInfo:
         raise StorePackError(
             path.name, line, f"order_id_pattern is not a valid regex: {exc}"
         ) from None
+    phone = data.get("support_phone")
+    if phone is not None:
+        line = _toml_line(text, "support_phone")
+        if not isinstance(phone, str) or not re.search(r"\d", phone):
+            raise StorePackError(path.name, line, "support_phone must be a phone number string")
+        values["support_phone"] = phone.strip()
     if "@" not in values["support_email"]:
         line = _toml_line(text, "support_email")
         raise StorePackError(path.name, line, "support_email is not an email address")

@@ -28,12 +28,12 @@ MENU = (TRACK, RETURNS, DELIVERY, HUMAN)
 
 @dataclass(frozen=True)
 class PolicyTopic:
-    """A policy an order answer may quote: the section titles packs usually give it, a word
-    any other section must have in its title to stand for it (meaning alone confuses "return
-    period" with "lost parcels"), and a question that ranks such sections."""
+    """A policy an order answer may quote: the section titles packs usually give it, words
+    one of which any other section must have in its title to stand for it (meaning alone
+    confuses "return period" with "lost parcels"), and a question that ranks such sections."""
 
     titles: tuple[str, ...]
-    title_word: str
+    title_words: tuple[str, ...]
     query: str
 
 
@@ -75,19 +75,31 @@ class Context:
         """The shop's name."""
         return self.store.info.name
 
+    def contact_details(self) -> str:
+        """How to reach the shop's people, from shop.toml: email, phone when given, hours."""
+        info = self.store.info
+        phone = f" or by phone on {info.support_phone}" if info.support_phone else ""
+        return (
+            f"You can reach our team by email at {info.support_email}{phone}, {info.support_hours}."
+        )
+
     def money(self, amount: float) -> str:
         """A price as the shop writes it: ``129.99 EUR``."""
         return f"{amount:.2f} {self.store.info.currency}"
 
-    def policy(self, topic: PolicyTopic) -> Passage | None:
+    def policy(self, topic: PolicyTopic, skip: Passage | None = None) -> Passage | None:
         """The shop's own passage on ``topic``: the first of its usual titles the pack has,
-        else the closest passage whose title names the topic, else None. Order answers quote
-        it instead of stating policy themselves, so each shop's own terms are the ones told."""
+        else the closest passage whose title names the topic, else None (``skip`` is never
+        the answer: a passage already quoted). Order answers quote it instead of stating
+        policy themselves, so each shop's own terms are the ones told."""
         for title in topic.titles:
             passage = self.knowledge.by_title(title)
-            if passage is not None:
+            if passage is not None and passage != skip:
                 return passage
         for hit in self.knowledge.search(topic.query, k=5):
-            if hit.score >= POLICY_MIN_SCORE and topic.title_word in hit.passage.title.lower():
+            title = hit.passage.title.lower()
+            if hit.passage == skip:
+                continue
+            if hit.score >= POLICY_MIN_SCORE and any(w in title for w in topic.title_words):
                 return hit.passage
         return None

@@ -19,21 +19,35 @@ knowledge passages (``Context.policy``), so each shop's terms are the ones told.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from brain.flows.common import HUMAN, Answer, Context, PolicyTopic
-from brain.store import CANCELLABLE, READDRESSABLE, OrderActionError, OrderRecord
+from brain.policy_dates import Period, days_between, is_late, read_return_period
+from brain.store import CANCELLABLE, READDRESSABLE, OrderActionError, OrderRecord, Passage
 from channels.schema import Button
 
 MAX_EMAIL_FAILURES = 3
 
-# Policy topics quoted in order answers (the titles are the demo shop's sections).
-RETURNS = PolicyTopic(("Return period",), "return", "how many days do I have to return an item?")
-HOW_TO_RETURN = PolicyTopic(("How to return an item",), "return", "how do I send an item back?")
-CANCEL_REFUND = PolicyTopic(("Refunds for cancelled orders",), "cancel", "refund when I cancel")
-REFUND_TIMES = PolicyTopic(("Refund times",), "refund", "how long does a refund take?")
-REFUND_STATUS = PolicyTopic(("Refund status",), "refund", "I have not received my refund yet")
-READDRESS = PolicyTopic(("Shipping address",), "address", "change the address of an order")
+# Policy topics quoted in order answers (the titles are the demo shop's sections; another
+# pack's are found by meaning and a title word).
+RETURNS = PolicyTopic(("Return period",), ("return",), "how many days do I have to return an item?")
+HOW_TO_RETURN = PolicyTopic(("How to return an item",), ("return",), "how do I send an item back?")
+CANCEL_REFUND = PolicyTopic(("Refunds for cancelled orders",), ("cancel",), "refund when I cancel")
+REFUND_TIMES = PolicyTopic(("Refund times",), ("refund",), "how long does a refund take?")
+REFUND_STATUS = PolicyTopic(("Refund status",), ("refund",), "I have not received my refund yet")
+READDRESS = PolicyTopic(("Shipping address",), ("address",), "change the address of an order")
+LATE = PolicyTopic(
+    ("Lost or damaged parcels",),
+    ("late", "lost", "missing", "delay"),
+    "my parcel is late, it has not arrived by its expected delivery date",
+)
+CHANGE = PolicyTopic(
+    ("Changing an order",), ("chang",), "can I change the items of an order I placed?"
+)
+EXCHANGE = PolicyTopic(
+    ("Exchanges",), ("exchang", "swap"), "exchange an item for another size or colour"
+)
 CANCEL_ORDER = Button(title="Cancel this order", payload="intent:cancel_order")
 
 
@@ -67,10 +81,10 @@ def order_flow(
                 f"To protect your data: what is the email address you used for order **{oid}**?"
             )
         if int(slots.get("email_failures", 0)) >= MAX_EMAIL_FAILURES:
-            return _locked(slots)  # no more guessing in this conversation
+            return _locked(ctx, slots)  # no more guessing in this conversation
         order = _verify(ctx, slots, oid, emails[0])
         if order is None:
-            return _wrong_pair(slots, action, oid)
+            return _wrong_pair(ctx, slots, action, oid)
     slots.pop("pending", None)
     if action == "cancel":
         return _ask_cancel(ctx, slots, order)
@@ -80,18 +94,28 @@ def order_flow(
         return eta_answer(ctx, order)
     if action == "refund":
         return refund_answer(ctx, order)
+    if action == "change":
+        return change_answer(ctx, order)
     return status_answer(ctx, order)
 
 
-def offer_refund_check(slots: dict[str, Any], policy: Answer) -> Answer:
-    """A refund question with no order named: the shop's refund policy, and an offer to check
-    one of the customer's orders (the next message may be its number)."""
-    slots["pending"] = {"flow": "refund", "need": "order_id"}
+def offer_order_check(slots: dict[str, Any], policy: Answer, flow: str = "refund") -> Answer:
+    """A question about refunds or changing an order with no order named: the shop's policy,
+    and an offer to check one of the customer's orders (the next message may be its number)."""
+    slots["pending"] = {"flow": flow, "need": "order_id"}
     ask = "If it is about one of your orders, send me its order number and I'll check it."
-    if policy.failed:  # no passage on refunds: just ask
+    if policy.failed:  # no passage on this: just ask
         return Answer(f"Sure. {ask}")
     policy.text = f"{policy.text}\n\n{ask}"
     return policy
+
+
+def person(ctx: Context) -> tuple[str, tuple[Button, ...]]:
+    """How the customer gets a person: the button to the agents' console when there is one,
+    else the shop's contact details (nobody would answer in this chat)."""
+    if ctx.agent_console:
+        return "A member of our team can look into it for you.", (HUMAN,)
+    return ctx.contact_details(), ()
 
 
 def _example_id(ctx: Context) -> str:
@@ -128,12 +152,12 @@ def _verify(ctx: Context, slots: dict[str, Any], oid: str, email: str) -> OrderR
     return order
 
 
-def _wrong_pair(slots: dict[str, Any], action: str, oid: str) -> Answer:
+def _wrong_pair(ctx: Context, slots: dict[str, Any], action: str, oid: str) -> Answer:
     """Same words whether the order exists or not: the reply must not confirm either."""
     failures = int(slots.get("email_failures", 0)) + 1
     slots["email_failures"] = failures
     if failures >= MAX_EMAIL_FAILURES:
-        return _locked(slots)
+        return _locked(ctx, slots)
     slots["pending"] = {"flow": action, "need": "email"}
     return Answer(
         f"Sorry, I couldn't find order **{oid}** with that email address. Please check the "
@@ -142,13 +166,14 @@ def _wrong_pair(slots: dict[str, Any], action: str, oid: str) -> Answer:
     )
 
 
-def _locked(slots: dict[str, Any]) -> Answer:
+def _locked(ctx: Context, slots: dict[str, Any]) -> Answer:
     slots.pop("pending", None)
     slots.pop("order_id", None)
+    text, buttons = person(ctx)
     return Answer(
         "I still can't match that order number and email, so I can't share order details. "
-        "A member of our team can help you further.",
-        buttons=(HUMAN,),
+        f"A member of our team can help you further. {text}",
+        buttons=buttons,
         failed=True,
     )
 
@@ -173,6 +198,8 @@ def status_answer(ctx: Context, order: OrderRecord) -> Answer:
             f"Order {oid} has shipped on {_date(order.shipped_at)} with {order.carrier}; "
             f"tracking number {order.tracking_number}.{eta}"
         )
+        if is_late(order.eta, ctx.today()):
+            return _late_answer(ctx, order, head)
     elif order.status == "delivered":
         head = (
             f"Order {oid} was delivered (shipped on {_date(order.shipped_at)} with "
@@ -199,6 +226,8 @@ def eta_answer(ctx: Context, order: OrderRecord) -> Answer:
             f" and should arrive by {eta}." if eta else "; it has no delivery date yet."
         )
     elif order.status == "shipped":
+        if is_late(order.eta, ctx.today()):
+            return _late_answer(ctx, order, _shipped_with(order) + ".")
         text = _shipped_with(order) + (f" and should arrive on {eta}." if eta else ".")
     elif order.status == "delivered":
         text = (
@@ -224,6 +253,9 @@ def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
         head = _shipped_with(order) + "."
         policy = _quote(ctx, RETURNS, HOW_TO_RETURN)
     elif order.status == "delivered":
+        window = return_window(ctx, order)
+        if window is not None:
+            return window
         head = f"Order {oid} was delivered."
         policy = _quote(ctx, RETURNS, HOW_TO_RETURN)
     elif order.status == "cancelled":
@@ -233,9 +265,119 @@ def refund_answer(ctx: Context, order: OrderRecord) -> Answer:
         head = f"Order {oid} was returned to us."
         policy = _quote(ctx, REFUND_TIMES, REFUND_STATUS)
     if not policy:  # the pack says nothing on this: a person answers, the bot invents nothing
-        more = " A member of our team can tell you more about the refund."
-        return Answer(head + more, buttons=(*buttons, HUMAN))
+        text, more = person(ctx)
+        return Answer(
+            f"{head} A member of our team can tell you more about the refund. {text}",
+            buttons=(*buttons, *more),
+        )
     return Answer(f"{head}\n\n{policy}", buttons=buttons)
+
+
+def change_answer(ctx: Context, order: OrderRecord) -> Answer:
+    """What changing a verified customer's order (another size, colour, item) takes, from its
+    status and the shop's own policy on changes and exchanges."""
+    oid = f"**{order.order_id}**"
+    if order.status == "delivered":
+        window = return_window(ctx, order, EXCHANGE)
+        if window is not None:
+            return window
+    buttons: tuple[Button, ...] = ()
+    if order.status == "processing":
+        head = f"Order {oid} is still processing, so it can still be cancelled."
+        buttons = (CANCEL_ORDER,)
+    elif order.status == "shipped":
+        head = _shipped_with(order) + "."
+    elif order.status == "delivered":
+        head = f"Order {oid} was delivered."
+    elif order.status == "cancelled":
+        return Answer(f"Order {oid} is cancelled, so there is nothing left to change.")
+    else:
+        return Answer(f"Order {oid} was returned, so there is nothing left to change.")
+    policy = _quote(ctx, CHANGE, EXCHANGE)
+    if not policy:
+        text, more = person(ctx)
+        return Answer(f"{head} {text}", buttons=(*buttons, *more))
+    return Answer(f"{head}\n\n{policy}", buttons=buttons)
+
+
+def delivered_on(order: OrderRecord) -> date | None:
+    """The day a delivered order arrived: the pack records its expected date (``eta``), the
+    carrier's scan is not known, so that date stands for it; else the day it shipped."""
+    return order.eta or order.shipped_at
+
+
+def return_period(ctx: Context) -> tuple[Period, Passage] | None:
+    """The shop's return period, read from its own returns passage ("within 30 days of
+    delivery"), and that passage; None when no returns passage states one."""
+    first = ctx.policy(RETURNS)
+    candidates = [first] if first is not None else []
+    for hit in ctx.knowledge.search(RETURNS.query, k=5):
+        if "return" in hit.passage.title.lower() and hit.passage not in candidates:
+            candidates.append(hit.passage)
+    for passage in candidates:
+        period = read_return_period(passage.text)
+        if period is not None:
+            return period, passage
+    return None
+
+
+def return_window(
+    ctx: Context, order: OrderRecord, also: PolicyTopic | None = None
+) -> Answer | None:
+    """A delivered order against the shop's return period: inside, how to return it (and
+    ``also``'s passage); outside, that it is, the policy, and how to reach a person. None when
+    the pack states no return period or the order has no delivery date."""
+    found = return_period(ctx)
+    arrived = delivered_on(order)
+    if found is None or arrived is None:
+        return None
+    period, passage = found
+    today = ctx.today()
+    deadline = period.end(arrived)
+    oid = f"**{order.order_id}**"
+    ago = days_between(arrived, today)
+    when = f"Order {oid} was delivered on {arrived.isoformat()}" + (
+        f", {ago} days ago" if ago > 1 else ""
+    )
+    if today <= deadline:
+        head = (
+            f"{when}, so it is within the {period} return period: you can send it back "
+            f"until {deadline.isoformat()}."
+        )
+        # how to send it back (not the period passage again), and ``also``'s passage
+        found_how = ctx.policy(HOW_TO_RETURN, skip=passage)
+        quoted = [found_how] if found_how is not None else []
+        extra = ctx.policy(also, skip=passage) if also is not None else None
+        if extra is not None and extra not in quoted:
+            quoted.append(extra)
+        policy = "\n\n".join(_passage_text(p) for p in quoted) or _passage_text(passage)
+        return Answer(f"{head}\n\n{policy}")
+    head = (
+        f"{when}, so it is outside the {period} return period, which ended on "
+        f"{deadline.isoformat()}."
+    )
+    text, buttons = person(ctx)
+    return Answer(
+        f"{head}\n\n{_passage_text(passage)}\n\nIf you think it should still be taken back "
+        f"(a fault, for example), our team can help. {text}",
+        buttons=buttons,
+    )
+
+
+def _late_answer(ctx: Context, order: OrderRecord, head: str) -> Answer:
+    """A shipped order past its expected date: called late, with the shop's passage on late or
+    lost parcels and the way to a person."""
+    eta = order.eta
+    late = days_between(eta, ctx.today()) if eta else 0
+    said = f"It was expected on {eta.isoformat()}, so it is late ({late} days)." if eta else ""
+    policy = _quote(ctx, LATE)
+    text, buttons = person(ctx)
+    parts = [f"{head} {said}".strip(), policy, text]
+    return Answer("\n\n".join(p for p in parts if p), buttons=buttons)
+
+
+def _passage_text(passage: Passage) -> str:
+    return f"**{passage.title}**: {passage.text}"
 
 
 def _shipped_with(order: OrderRecord) -> str:
@@ -253,7 +395,7 @@ def _quote(ctx: Context, *topics: PolicyTopic) -> str:
         passage = ctx.policy(topic)
         if passage is not None and passage not in found:
             found.append(passage)
-    return "\n\n".join(f"**{p.title}**: {p.text}" for p in found)
+    return "\n\n".join(_passage_text(p) for p in found)
 
 
 def _date(value: object) -> str:

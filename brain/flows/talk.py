@@ -111,14 +111,29 @@ def goodbye(ctx: Context) -> Answer:
 
 
 def handoff(ctx: Context, complaint: bool) -> Answer:
-    """Pass the conversation to a person (the pipeline notifies the agents)."""
+    """Pass the conversation to a person (the pipeline notifies the agents). With no agents'
+    console nobody would answer in this chat, so the customer gets the shop's contact details
+    instead of a promise."""
     sorry = "I'm sorry to hear that. " if complaint else ""
+    if not ctx.agent_console:
+        return Answer(
+            f"{sorry}Our team doesn't answer in this chat. {ctx.contact_details()} "
+            "Please add your order number if it is about an order."
+        )
     hours = ctx.store.info.support_hours
     return Answer(
         f"{sorry}I'm passing you to a member of our team, who will answer here "
         f"({hours}). Please add your order number if it is about an order.",
         handoff=True,
     )
+
+
+def contact(ctx: Context) -> Answer:
+    """The shop's contact details from shop.toml (email, phone when given, hours)."""
+    text = ctx.contact_details()
+    if ctx.agent_console:
+        text += " I can also pass you to a member of our team here."
+    return Answer(text, buttons=(HUMAN,) if ctx.agent_console else ())
 
 
 def out_of_scope(ctx: Context) -> Answer:

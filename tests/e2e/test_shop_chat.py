@@ -52,6 +52,9 @@ async def test_a_product_search_shows_cards_within_the_asked_price(
     assert all(p["price"] <= 100 for p in products)
 
 
-async def test_asking_for_a_human_hands_off(http: aiohttp.ClientSession, shop_stack: Stack) -> None:
+async def test_asking_for_a_human_without_an_agents_console_gives_the_contact_details(
+    http: aiohttp.ClientSession, shop_stack: Stack
+) -> None:
     replies = await chat(http, shop_stack, uid("u"), "I want to talk to a real person")
-    assert any(r["handoff"] for r in replies)
+    assert not any(r["handoff"] for r in replies)  # nobody would answer in this chat
+    assert "help@shop.example" in replies[0]["text"]

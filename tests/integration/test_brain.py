@@ -171,7 +171,8 @@ def test_wrong_email_leaks_nothing(brain: ShopBrain) -> None:
     order = brain.store.order(SHIPPED)
     assert order is not None
     late = chat.say(f"{SHIPPED} {order.email}")
-    assert not _leaks(late.text, brain, SHIPPED) and "human" in {b.payload for b in late.buttons}
+    assert not _leaks(late.text, brain, SHIPPED)
+    assert "help@shop.example" in late.text  # no agents' console: how to reach the team
     assert "couldn't find" in texts[1]
     # an order that does not exist gets the very same answer: no way to probe for ids
     other = Chat(brain)
@@ -196,7 +197,8 @@ def test_a_refund_question_is_answered_for_that_order(brain: ShopBrain) -> None:
     delivered = brain.store.order(DELIVERED)
     assert delivered is not None and delivered.status == "delivered"
     reply = Chat(brain).say(f"can I get a refund for {DELIVERED}? I'm {delivered.email}")
-    assert DELIVERED in reply.text and "30 days" in reply.text and "return label" in reply.text
+    # (the real date is long after the demo's orders: outside the return period)
+    assert DELIVERED in reply.text and "outside the 30 days return period" in reply.text
     terse = Chat(brain).say(f"refund {DELIVERED} {delivered.email}")
     assert terse.text == reply.text
 
@@ -245,8 +247,9 @@ def test_without_a_refund_passage_a_person_is_offered_and_nothing_is_made_up(
     order = brain.store.order(DELIVERED)
     assert order is not None
     reply = Chat(brain).say(f"refund for {DELIVERED} please, {order.email}")
-    assert reply.text.endswith("A member of our team can tell you more about the refund.")
-    assert "days" not in reply.text and "human" in {b.payload for b in reply.buttons}
+    assert "A member of our team can tell you more about the refund." in reply.text
+    assert "help@shop.example" in reply.text  # no agents' console: how to reach the team
+    assert "days" not in reply.text
 
 
 def test_typed_cancel_payload_needs_the_owner(brain: ShopBrain) -> None:
@@ -266,10 +269,12 @@ def test_policy_question_answers_from_the_right_passage(brain: ShopBrain) -> Non
     assert "1 hour" in chat.say("I forgot my password").text
 
 
-def test_complaint_and_human_hand_off(brain: ShopBrain) -> None:
-    assert Chat(brain).say("this is the worst service ever, my parcel is broken!!").handoff
-    assert Chat(brain).say("I want to talk to a real person").handoff
-    assert Chat(brain).say("", payload="human").handoff
+def test_a_complaint_gets_the_contact_details_when_no_agent_answers_in_chat(
+    brain: ShopBrain,
+) -> None:
+    reply = Chat(brain).say("this is the worst service ever, my parcel is broken!!")
+    assert "sorry" in reply.text and "help@shop.example" in reply.text
+    assert not reply.handoff  # no agents' console configured in these tests
 
 
 def test_two_failures_offer_a_human(brain: ShopBrain) -> None:
