@@ -84,6 +84,16 @@ def test_missing_shop_key(pack: Path) -> None:
     assert "'currency' is missing" in err.problem
 
 
+def test_support_phone_is_optional_and_checked(pack: Path) -> None:
+    assert load_store(pack).info.support_phone == ""  # the demo shop has none
+    toml = pack / "shop.toml"
+    toml.write_text(toml.read_text() + 'support_phone = "+49 30 1234 5678"\n')
+    assert load_store(pack).info.support_phone == "+49 30 1234 5678"
+    toml.write_text(toml.read_text().replace('"+49 30 1234 5678"', '"call us"'))
+    err = _fails(pack)
+    assert err.file == "shop.toml" and err.line is not None and "support_phone" in err.problem
+
+
 def test_unknown_sku_in_items(pack: Path) -> None:
     _edit_line(pack / "orders.csv", 4, "RUN-021:1", "NOPE-1:1")
     err = _fails(pack)
