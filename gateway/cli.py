@@ -57,7 +57,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    _settings(args)
+    settings = _settings(args)
+    service = None
+    if settings.llm_model.strip().lower() != "off" and not settings.llm_url:
+        # One generation service for the host: every pool child's turns share its batch.
+        from gateway.runner import free_port
+        from workers.llm_server import start_generation_service
+
+        service = start_generation_service(settings, free_port())
+        use_settings(settings.model_copy(update={"llm_url": service.url}))
     from workers.celery_app import app
 
     argv = [
@@ -77,7 +85,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
         argv += ["--concurrency", str(args.concurrency)]
     if args.hostname:
         argv += ["--hostname", args.hostname]
-    app.worker_main(argv)
+    try:
+        app.worker_main(argv)
+    finally:
+        if service is not None:
+            service.stop()
+    return 0
+
+
+def cmd_llm_server(args: argparse.Namespace) -> int:
+    from workers.llm_server import serve
+
+    settings = _settings(args)
+    serve(settings, args.host or "127.0.0.1", args.port)
     return 0
 
 
@@ -206,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--concurrency", type=int)
     wk.add_argument("--hostname")
     wk.set_defaults(func=cmd_worker)
+
+    ls = sub.add_parser(
+        "llm-server",
+        help="the generation service alone: an OpenAI-compatible chat-completions server",
+    )
+    ls.add_argument("--host")
+    ls.add_argument("--port", type=int, default=8000)
+    ls.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    ls.set_defaults(func=cmd_llm_server)
 
     ch = sub.add_parser("chat", help="a terminal chat against a running gateway")
     ch.add_argument("--url", default="http://127.0.0.1:8080")

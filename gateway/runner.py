@@ -19,6 +19,8 @@ import redis
 from gateway.settings import ConfigError, Settings, child_env
 
 log = logging.getLogger("omnigate.run")
+# Turns `omnigate run` answers at once.
+RUN_TURN_THREADS = 8
 
 
 def redis_answers(url: str) -> bool:
@@ -117,7 +119,11 @@ def run_all(settings: Settings) -> int:
         extra["OMNIGATE_WEB_SECRET"] = secrets.token_hex(32)
     env = child_env(settings, **extra)
     exe = [sys.executable, "-m", "gateway.cli"]
-    procs.append(("worker", subprocess.Popen([*exe, "worker"], env=env)))
+    # A threads pool: a turn waiting for the LLM's words holds no CPU, so turns that need no
+    # LLM run beside it instead of queueing behind it; the worker starts the host's
+    # generation service that batches all of them.
+    worker = [*exe, "worker", "--pool", "threads", "--concurrency", str(RUN_TURN_THREADS)]
+    procs.append(("worker", subprocess.Popen(worker, env=env)))
     procs.append(("gateway", subprocess.Popen([*exe, "gateway"], env=env)))
     log.info(
         "omnigate is starting: web chat on http://%s:%d (Ctrl-C stops)",

@@ -43,9 +43,16 @@ class Settings(BaseSettings):
     # passages are quoted as written; "all": it may reword those quotes too (worth it with a
     # larger model on a GPU; grounding still checks every fact).
     llm_reword: Literal["small-talk", "all"] = Field("small-talk", alias="OMNIGATE_LLM_REWORD")
+    # An OpenAI-compatible chat-completions server (its base URL, e.g.
+    # http://127.0.0.1:8000/v1) instead of the in-process model; OMNIGATE_LLM_MODEL is then
+    # the model name sent to it. A worker sets it to its host's own generation service.
+    llm_url: str | None = Field(None, alias="OMNIGATE_LLM_URL")
+    llm_api_key: str | None = Field(None, alias="OMNIGATE_LLM_API_KEY")
+    # One generation's time budget within a turn: past it the grounded text is sent.
+    llm_timeout_s: float = Field(20.0, alias="OMNIGATE_LLM_TIMEOUT", gt=0, le=600)
     llm_max_new_tokens: int = Field(96, alias="OMNIGATE_LLM_MAX_NEW_TOKENS", ge=1, le=2048)
-    llm_batch_size: int = Field(8, alias="OMNIGATE_LLM_BATCH_SIZE", ge=1, le=256)
-    llm_batch_wait_ms: int = Field(10, alias="OMNIGATE_LLM_BATCH_WAIT_MS", ge=0, le=1000)
+    # The most generations one decoding step of the generation service runs together.
+    llm_batch_size: int = Field(32, alias="OMNIGATE_LLM_BATCH_SIZE", ge=1, le=256)
     turn_time_limit_s: int = Field(120, alias="OMNIGATE_TURN_TIME_LIMIT", ge=5)
     history_turns: int = Field(10, alias="OMNIGATE_HISTORY_TURNS", ge=1, le=200)
     session_ttl_s: int = Field(7 * 24 * 3600, alias="OMNIGATE_SESSION_TTL", ge=60)
@@ -90,6 +97,13 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v or None
 
     @field_validator("redis_url")
     @classmethod
@@ -146,7 +160,9 @@ class Settings(BaseSettings):
                 model=self.llm_model,
                 max_new_tokens=self.llm_max_new_tokens,
                 batch_size=self.llm_batch_size,
-                batch_wait_ms=self.llm_batch_wait_ms,
+                timeout_s=self.llm_timeout_s,
+                url=self.llm_url,
+                api_key=self.llm_api_key,
             ),
             dialogue=DialogueConfig(
                 intent_threshold=self.intent_threshold,

@@ -1,15 +1,12 @@
-"""Entities (order ids, emails), label-file reading, scores and the generation batcher —
+"""Entities (order ids, emails), label-file reading and scores —
 the parts of understanding that need no model."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from brain.batching import GenerationBatcher, GenRequest
 from brain.nlu import Nlu, NluDataError, read_labelled, scores
 
 
@@ -57,37 +54,3 @@ def test_scores() -> None:
     assert got["accuracy"] == 0.5
     # F1(a) = 2/3, F1(b) = 1/2; the unseen "zzz" is only a miss of its gold label
     assert got["macro_f1"] == pytest.approx((2 / 3 + 1 / 2) / 2, abs=1e-3)
-
-
-def test_batcher_collects_concurrent_requests() -> None:
-    sizes: list[int] = []
-
-    def run(batch: Sequence[GenRequest]) -> list[str]:
-        sizes.append(len(batch))
-        return [r.messages[-1]["content"].upper() for r in batch]
-
-    batcher = GenerationBatcher(run, max_batch=4, wait_ms=200)
-    results: dict[int, str] = {}
-    start = threading.Barrier(4)
-
-    def call(i: int) -> None:
-        start.wait()
-        results[i] = batcher.generate([{"role": "user", "content": f"m{i}"}], 8)
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == {i: f"M{i}" for i in range(4)}
-    assert sum(sizes) == 4 and max(sizes) >= 2  # at least one real batch
-    assert batcher.generate([{"role": "user", "content": "alone"}], 8) == "ALONE"
-
-
-def test_batcher_hands_errors_to_callers() -> None:
-    def run(batch: Sequence[GenRequest]) -> list[str]:
-        raise RuntimeError("model broke")
-
-    batcher = GenerationBatcher(run, max_batch=2, wait_ms=0)
-    with pytest.raises(RuntimeError, match="model broke"):
-        batcher.generate([{"role": "user", "content": "x"}], 4)

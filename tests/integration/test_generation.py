@@ -1,0 +1,88 @@
+"""The generation service with the real SmolLM2: continuous batching gives every caller the
+text plain ``generate`` gives it alone, whoever joins or leaves the batch meanwhile."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import torch
+
+from brain.generation import GenerationService, GenerationTimeout
+from brain.llm import load_model
+from gateway.settings import load_settings
+
+PROMPTS = [
+    [{"role": "user", "content": "Say hello to a customer of an outdoor shop."}],
+    [{"role": "user", "content": "Thank the customer for their order, in one sentence."}],
+    [
+        {"role": "system", "content": "You are the assistant of a shop. Be brief."},
+        {"role": "user", "content": "Tell the customer their parcel is on its way."},
+    ],
+]
+TOKENS = 24
+
+
+@pytest.fixture(scope="module")
+def loaded() -> tuple[Any, Any, str]:
+    return load_model(load_settings(OMNIGATE_LLM_MODEL="smollm2", OMNIGATE_DEVICE="cpu"))
+
+
+@pytest.fixture(scope="module")
+def service(loaded: tuple[Any, Any, str]) -> GenerationService:
+    return GenerationService(*loaded, max_batch=8)
+
+
+def _alone(loaded: tuple[Any, Any, str], service: GenerationService, messages: list) -> str:
+    model, tokenizer, _ = loaded
+    ids = torch.tensor([service.prompt_ids(messages)])
+    with torch.inference_mode():
+        out = model.generate(
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=TOKENS, do_sample=False
+        )
+    return str(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)).strip()
+
+
+def test_concurrent_callers_get_what_each_would_get_alone(
+    loaded: tuple[Any, Any, str], service: GenerationService
+) -> None:
+    expected = [_alone(loaded, service, m) for m in PROMPTS]
+    got: list[str] = [""] * len(PROMPTS)
+
+    def one(i: int) -> None:
+        got[i] = service.generate(PROMPTS[i], TOKENS)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(PROMPTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == expected
+    assert service.stats.max_batch_seen > 1  # they really shared decoding steps
+
+
+def test_a_request_joins_a_running_batch(
+    loaded: tuple[Any, Any, str], service: GenerationService
+) -> None:
+    expected = _alone(loaded, service, PROMPTS[1])
+    first = service.stream(PROMPTS[0], 48)
+    next(first)  # the first request is decoding now
+    late = service.generate(PROMPTS[1], TOKENS)  # joins between two of its steps
+    rest = "".join(first)
+    assert late == expected
+    assert rest
+
+
+def test_a_reader_that_stops_early_leaves_the_batch(service: GenerationService) -> None:
+    stream = service.stream(PROMPTS[0], 200)
+    next(stream)
+    stream.close()
+    before = service.stats.tokens
+    assert service.generate(PROMPTS[2], 8)  # the service goes on serving others
+    assert service.stats.tokens - before < 100  # the abandoned request was not finished
+
+
+def test_a_generation_past_its_budget_ends_in_a_timeout(service: GenerationService) -> None:
+    with pytest.raises(GenerationTimeout):
+        "".join(service.stream(PROMPTS[0], 200, timeout_s=0.01))

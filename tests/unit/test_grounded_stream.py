@@ -1,0 +1,102 @@
+"""Grounded streaming: each sentence a model streams is checked before the customer sees it.
+
+The model here is a scripted token source (the one collaborator doubled); the checker is the
+real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from brain.generation_grounded import delta_sink, release_checked
+from brain.grounding import Facts, complete_sentences
+
+ORDER = Facts(
+    "Order OG-10231 has shipped on 2025-02-03 with DHL; tracking number JD01460894152528.",
+    required=["OG-10231"],
+)
+
+
+class ScriptedModel:
+    """Yields the given pieces one by one and records how far it was read."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.read = 0
+        self.closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for piece in self.pieces:
+                self.read += 1
+                yield piece
+        finally:
+            self.closed = True
+
+
+def _stream(model: ScriptedModel) -> tuple[list[str], object]:
+    """Run the model through the gate; return what the customer was sent, and the result."""
+    shown: list[str] = []
+    token = delta_sink.set(shown.append)
+    try:
+        result = release_checked(iter(model), ORDER)
+    finally:
+        delta_sink.reset(token)
+    return shown, result
+
+
+def test_an_invented_tracking_number_never_reaches_the_customer() -> None:
+    model = ScriptedModel(
+        ["Good news", ": order OG-10231", " has shipped. ", "Your tracking", " number is ",
+         "1Z999AA1012", "3456784", ". It arrives", " tomorrow. ", "Anything else?"]
+    )  # fmt: skip
+    shown, result = _stream(model)
+    assert shown == ["Good news: order OG-10231 has shipped."]
+    assert "1Z999AA10123456784" not in "".join(shown)
+    assert not result.ok  # type: ignore[attr-defined]
+
+
+def test_a_failing_sentence_stops_the_model() -> None:
+    model = ScriptedModel(["Tracking: 1Z999AA10123456784. ", "More text. ", "And more."])
+    _stream(model)
+    assert model.closed
+    assert model.read == 1  # the bad sentence was complete at once; nothing after was read
+
+
+def test_checked_sentences_are_released_as_they_complete() -> None:
+    shown: list[str] = []
+    seen_when: list[int] = []
+
+    def sink(text: str) -> None:
+        shown.append(text)
+        seen_when.append(model.read)
+
+    model = ScriptedModel(
+        ["Your order OG-10231", " has shipped with DHL. ", "Have a", " nice day!"]
+    )
+    token = delta_sink.set(sink)
+    try:
+        result = release_checked(iter(model), ORDER)
+    finally:
+        delta_sink.reset(token)
+    assert result.ok
+    assert shown == ["Your order OG-10231 has shipped with DHL.", " Have a nice day!"]
+    assert seen_when[0] == 2  # sent before the rest was generated
+    assert result.text == "".join(shown)
+
+
+def test_an_unfinished_last_sentence_is_held_back() -> None:
+    shown, result = _stream(ScriptedModel(["OG-10231 has shipped. ", "It should arrive on"]))
+    assert shown == ["OG-10231 has shipped."]
+    assert result.text == "OG-10231 has shipped."  # type: ignore[attr-defined]
+
+
+def test_a_role_prefix_is_not_part_of_the_reply() -> None:
+    shown, _ = _stream(ScriptedModel(["Reply: OG-10231 has shipped."]))
+    assert shown == ["OG-10231 has shipped."]
+
+
+def test_sentences_end_at_punctuation_before_a_space_not_inside_a_price() -> None:
+    done, rest = complete_sentences("It costs 4.95 EUR. Shipping is free! And then")
+    assert done == ["It costs 4.95 EUR.", "Shipping is free!"]
+    assert rest == "And then"
