@@ -57,6 +57,7 @@ class _Request:
 class Stats:
     """Counters for benchmarks and metrics."""
 
+    requests: int = 0  # requests taken into the batch
     tokens: int = 0  # generated tokens, all requests
     steps: int = 0  # decoding steps (one batched forward pass each)
     prefills: int = 0  # prefill passes (one per group of joining requests)
@@ -154,6 +155,7 @@ class GenerationService:
             except queue.Empty:
                 break
         joining = [r for r in joining if not r.cancelled.is_set()]
+        self.stats.requests += len(joining)
         for start in range(0, len(joining), PREFILL_CHUNK):
             group = joining[start : start + PREFILL_CHUNK]
             try:
@@ -270,7 +272,8 @@ class _Batch:
 
     def drop(self, rows: list[int]) -> None:
         """Retire ``rows``; trim the cache columns that only padding fills now."""
-        keep = [i for i in range(len(self.requests)) if i not in set(rows)]
+        gone = set(rows)
+        keep = [i for i in range(len(self.requests)) if i not in gone]
         if not keep:
             self.clear()
             return

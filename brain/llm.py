@@ -139,6 +139,11 @@ class LocalLlm:
         self.timeout_s = config.llm.timeout_s
         self.service = GenerationService(model, tokenizer, device, config.llm.batch_size)
 
+    @property
+    def tokens_generated(self) -> int:
+        """Tokens generated so far, all callers (for tests and benchmarks)."""
+        return self.service.stats.tokens
+
     def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
         """Text pieces of the reply, as the service decodes them (see ``Llm.stream``)."""
         budget = min(max_new_tokens, self.max_new_tokens)

@@ -73,6 +73,6 @@ def test_bench_turns_per_second() -> None:
         baseline_embed_per_s=round(n / base_s, 1),
         llm_off_turns_per_s=round(n / off_s, 1),
         llm_on_turns_per_s=round(n_on / on_s, 2),
-        llm_tokens_generated=on.llm.service.stats.tokens if isinstance(on.llm, LocalLlm) else 0,
+        llm_tokens_generated=on.llm.tokens_generated if isinstance(on.llm, LocalLlm) else 0,
         n=n,
     )

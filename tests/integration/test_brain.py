@@ -17,6 +17,7 @@ from typing import Literal
 import pytest
 
 from brain.config import DEMO_STORE, BrainConfig
+from brain.llm import LocalLlm
 from brain.nlu import IntentClassifier, scores, training_set
 from brain.shop import ShopBrain
 from brain.types import HistoryItem, Session, Turn
@@ -312,7 +313,7 @@ def test_product_search_and_card_click(brain: ShopBrain) -> None:
 def test_policy_quotes_are_sent_as_written_without_waiting_for_the_llm(
     llm_brain: ShopBrain,
 ) -> None:
-    assert llm_brain.llm is not None
+    assert isinstance(llm_brain.llm, LocalLlm)
     before = llm_brain.llm.tokens_generated
     reply = Chat(llm_brain).say("do you accept paypal?")
     passage = llm_brain.knowledge.by_title("Payment methods")
@@ -321,7 +322,7 @@ def test_policy_quotes_are_sent_as_written_without_waiting_for_the_llm(
 
 
 def test_llm_small_talk_is_grounded(llm_brain: ShopBrain) -> None:
-    assert llm_brain.llm is not None
+    assert isinstance(llm_brain.llm, LocalLlm)
     before = llm_brain.llm.tokens_generated
     chat = Chat(llm_brain)
     hello = chat.say("hello!")

@@ -26,7 +26,8 @@ TOKENS = 24
 
 @pytest.fixture(scope="module")
 def loaded() -> tuple[Any, Any, str]:
-    return load_model(load_settings(OMNIGATE_LLM_MODEL="smollm2", OMNIGATE_DEVICE="cpu"))
+    settings = load_settings(OMNIGATE_LLM_MODEL="smollm2", OMNIGATE_DEVICE="cpu")
+    return load_model(settings.brain_config())
 
 
 @pytest.fixture(scope="module")
