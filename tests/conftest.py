@@ -79,6 +79,9 @@ def stack_env(redis_url: str, extra: dict[str, str]) -> dict[str, str]:
     )
     env.pop("OMNIGATE_API_TOKEN", None)
     env.update(extra)
+    if env.get("OMNIGATE_BRAIN", "").startswith("tests.support.script_brain"):
+        # The scripted brain writes no words with an LLM: no generation service for it.
+        env["OMNIGATE_LLM_MODEL"] = "off"
     return env
 
 

@@ -24,7 +24,7 @@ from brain.generation import GenerationService
 from brain.llm import load_model
 from gateway.settings import load_settings
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 
 NEW_TOKENS = 32  # half of brain.dialogue.REPHRASE_TOKENS: the shared 2 cores are slow
 SEQUENTIAL_SAMPLE = 3

@@ -22,7 +22,7 @@ from brain.types import Session, Turn
 from channels.schema import Inbound, User
 from gateway.settings import load_settings
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 
 POLICY = [
     "how do I create an account?",

@@ -28,6 +28,9 @@ from brain.llm import RemoteLlm, ensure_smollm2
 from gateway.settings import load_settings
 from tests.support.servers import ROOT, free_port, wait_for
 
+# Two servers start (each loads the model) and generate on the CPU: more than the default limit.
+pytestmark = pytest.mark.timeout(1200)
+
 HELLO = [{"role": "user", "content": "Say hello to a customer of an outdoor shop."}]
 # The model is asked to state a tracking number nobody gave it.
 INVENT = [
