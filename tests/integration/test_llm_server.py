@@ -29,7 +29,7 @@ from gateway.settings import load_settings
 from tests.support.servers import ROOT, free_port, wait_for
 
 # Two servers start (each loads the model) and generate on the CPU: more than the default limit.
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = pytest.mark.timeout(2400)
 
 HELLO = [{"role": "user", "content": "Say hello to a customer of an outdoor shop."}]
 # The model is asked to state a tracking number nobody gave it.
@@ -98,8 +98,10 @@ def omnigate_llm_server() -> Iterator[str]:
         _stop(proc)
 
 
-def _client(url: str, model: str, timeout_s: float = 120.0) -> RemoteLlm:
-    return RemoteLlm(url, model, api_key=None, max_new_tokens=48, timeout_s=timeout_s)
+def _client(url: str, model: str, timeout_s: float = 600.0) -> RemoteLlm:
+    # A generous budget: the shared CPU of a test machine may be slow, and a timeout here
+    # would test the budget, not the server.
+    return RemoteLlm(url, model, api_key=None, max_new_tokens=40, timeout_s=timeout_s)
 
 
 def _released(llm: RemoteLlm, messages: list[dict[str, str]], facts: Facts) -> tuple[str, str]:
@@ -107,7 +109,7 @@ def _released(llm: RemoteLlm, messages: list[dict[str, str]], facts: Facts) -> t
     shown: list[str] = []
     token = delta_sink.set(shown.append)
     try:
-        result = release_checked(llm.stream(messages, 48), facts)
+        result = release_checked(llm.stream(messages, 40), facts)
     finally:
         delta_sink.reset(token)
     return "".join(shown), result.text
@@ -123,7 +125,7 @@ def test_an_invented_tracking_number_from_the_server_never_passes(
     transformers_serve: str, weights: Path
 ) -> None:
     llm = _client(transformers_serve, str(weights))
-    unchecked = "".join(llm.stream(INVENT, 48))
+    unchecked = "".join(llm.stream(INVENT, 40))
     assert "1Z999AA10123456784" in unchecked  # the model does write it
     shown, text = _released(llm, INVENT, SHIPPED)
     assert "1Z999AA10123456784" not in shown
