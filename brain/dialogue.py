@@ -2,7 +2,7 @@
 
 Order of decisions for a turn:
 1. a button payload (deterministic: ``intent:NAME``, ``kb:TITLE``, ``human``,
-   ``order:ID``, ``cancel:ID``, ``keep``, ``view:SKU``, ``similar:SKU``);
+   ``order:ID``, ``cancel:ID``, ``keep``, ``view:SKU``, ``similar:SKU``, ``also:SKU``);
 2. a flow waiting for something (order number, email, new address, a yes/no);
 3. the intent model, with entities (order ids, emails) steering toward the order flow;
 4. below ``DialogueConfig.intent_threshold`` a clarifying question.
@@ -132,6 +132,8 @@ class Dialogue:
             return products.product_details(ctx, slots, value)
         if kind == "similar" and value:
             return products.similar(ctx, slots, value)
+        if kind == "also" and value:
+            return products.also_bought(ctx, slots, value)
         return None  # unknown payload: answer the text instead
 
     def _from_text(self, slots: dict[str, Any], text: str) -> Answer:

@@ -12,8 +12,9 @@ How a request is answered (``Recommender.recommend``):
    - relevance: cosine similarity (all-MiniLM-L6-v2) of the request's words, and for
      "similar" of the reference products, with each product's text;
    - personal (0..1): the session's history (past orders, products mentioned, cards clicked)
-     scored by the next-item model (SASRec), item-to-item co-occurrence and popularity,
-     each scaled to 0..1 over the candidates and mixed by ``recs_model.PERSONAL_MIX``.
+     scored by the next-item models (SASRec, EASE, RP3beta, co-occurrence), each scaled to
+     0..1 over the candidates and mixed by the weights the bundle chose on held-out
+     purchases (``recs_bundle.fit_bundle``); an empty history ranks by popularity.
    With no words and no reference ("recommend me something under 50") relevance is absent
    and the personal score alone ranks; with an empty session that is popularity.
 4. ``slots`` remember the request and the products shown, for the next turn.
@@ -35,13 +36,13 @@ import numpy as np
 from brain.catalog_query import CatalogQuery, category_terms, parse_query
 from brain.config import BrainConfig
 from brain.embeddings import Embedder, resolve_device
-from brain.recs_model import (
+from brain.recs_blend import TIE_BREAK, blend
+from brain.recs_bundle import (
     RecsBundle,
-    blend_personal,
     bundle_path,
     catalog_sequences,
-    sasrec_scores,
-    train_bundle,
+    fit_bundle,
+    shop_fit_config,
 )
 from brain.store import ProductRecord, StoreBackend
 from channels.schema import Product
@@ -224,8 +225,14 @@ class Recommender:
                 log.warning("recs: cannot load %s (%s); retraining", path, exc)
         if not any(seqs):
             return None
-        bundle = train_bundle(seqs, len(skus), device, max_seconds=QUICK_TRAIN_SECONDS)
-        bundle.meta["quick"] = True
+        bundle = fit_bundle(
+            seqs,
+            len(skus),
+            shop_fit_config(seqs),
+            device,
+            max_seconds=QUICK_TRAIN_SECONDS,
+            quick=True,
+        )
         try:
             bundle.save(path)
         except OSError as exc:
@@ -278,15 +285,29 @@ class Recommender:
         if sku in self.index.by_sku:
             self._push_history(slots, sku)
 
-    def also_bought(self, sku: str, limit: int = 5) -> list[Product]:
-        """ "Customers who bought this also bought": in-stock products that follow ``sku``
-        in other customers' histories (model + co-occurrence), popularity as a fallback."""
+    def also_bought(
+        self, sku: str, limit: int = 5, slots: dict[str, Any] | None = None
+    ) -> list[Product]:
+        """ "Customers who bought this also bought": in-stock products the next-item models
+        (the blend the chat ranks by, with ``sku`` as the whole history) put after ``sku``.
+        A product no customer history links to (new, or a shop without interactions) gets
+        the products most like it in text instead, popular ones first among equals.
+
+        With ``slots``, the products shown become the reference of a "cheaper" follow-up.
+        """
         i = self.index.by_sku.get(sku)
         if i is None:
             return []
         cand = np.flatnonzero((self.index.stock > 0) & (np.arange(len(self.index.products)) != i))
+        if len(cand) == 0:
+            return []
         score = self._personal([i], cand)
-        return [self._card(self.index.products[j]) for j in cand[top_k(score, limit)]]
+        if float(score.max()) <= TIE_BREAK:  # no model knows this product: cold start
+            score = self.index.relevance(self.index.emb[i], cand) + PERSONAL_WEIGHT * score
+        best = cand[top_k(score, limit)]
+        if slots is not None:
+            slots["last_products"] = [self.index.products[j].sku for j in best]
+        return [self._card(self.index.products[j]) for j in best]
 
     def describe_filters(self, slots: dict[str, Any]) -> str:
         """The last request in words, for grounded text: "running shoes under 100.00 EUR, in
@@ -383,12 +404,10 @@ class Recommender:
         if b is None:
             return np.zeros(len(cand), dtype=np.float32)
         items = cand + 1  # model item ids are catalog indices + 1
-        hist = [[i + 1 for i in history]]
-        logits = None
-        if b.model is not None and history:
-            logits = sasrec_scores(b.model, hist)[:, items]
-        cooc = b.cooc.scores(hist)[:, items]
-        return blend_personal(logits, cooc, b.pop[items], np.array([not history]))[0]
+        parts = {}
+        if history:
+            parts = {k: v[:, items] for k, v in b.parts([[i + 1 for i in history]]).items()}
+        return blend(parts, b.weights, b.pop[items], np.array([not history]))[0]
 
     def _history(self, slots: dict[str, Any]) -> list[int]:
         """The session's items, oldest first: past orders (when the customer's email is

@@ -6,8 +6,10 @@ Reads either
 - a store pack's ``interactions.csv`` (``user_id,sku,event,timestamp``) or a RecBole
   ``.inter`` event log: each user's events in time order, the last item left out.
 
-Models are trained on the histories only and asked for the held-out item: recall@10 (the
-target is in the top 10) and ndcg@10, for SASRec, co-occurrence and popularity.
+Models are fitted on the histories only (``recs_bundle.fit_bundle``, which tunes itself on
+an inner split carved from those histories) and asked for the held-out item: recall@10 (the
+target is in the top 10) and ndcg@10 of the blend (``model``), of each of its members
+(SASRec, EASE, RP3beta, co-occurrence) and of popularity.
 """
 
 from __future__ import annotations
@@ -24,18 +26,15 @@ import numpy as np
 
 from brain.config import BrainConfig
 from brain.embeddings import resolve_device
-from brain.recs_model import (
-    CoOccurrence,
-    SASRecConfig,
-    auto_epochs,
-    blend_personal,
+from brain.recs_bundle import (
+    SASREC_SECONDS,
+    FitConfig,
     collapse,
-    popularity,
-    sasrec_scores,
-    train_sasrec,
+    fit_bundle,
+    ranking_metrics,
+    shop_fit_config,
 )
 
-K = 10
 # Above this share of "next item already in the history" the data has repeat purchases and
 # seen items stay rankable; below it they are excluded from every ranking (RecBole-style).
 REPEAT_RATE_LIMIT = 0.01
@@ -139,83 +138,67 @@ def repeat_rate(histories: list[list[int]]) -> float:
     return hits / steps if steps else 0.0
 
 
-def rank_metrics(
-    scores: np.ndarray, targets: np.ndarray, histories: list[list[int]], exclude_seen: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user hit@K and ndcg@K for a (B, n_items) score block (column i-1 = item i).
-    Ties count against the target (``>=`` would flatter constant scorers the other way)."""
-    scores = np.array(scores, dtype=np.float32, copy=True)
-    if exclude_seen:
-        for b, h in enumerate(histories):
-            scores[b, np.asarray(h, dtype=np.int64) - 1] = -np.inf
-    target_score = scores[np.arange(len(targets)), targets - 1]
-    rank = (scores > target_score[:, None]).sum(axis=1)
-    hit = (rank < K) & np.isfinite(target_score)
-    ndcg = np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0)
-    return hit.astype(np.float64), ndcg
-
-
 def eval_recs(
     interactions: Path,
     items: Path | None,
     brain_config: BrainConfig,
     progress: bool = True,
-    config: SASRecConfig | None = None,
-    max_train_seconds: float | None = 240.0,
+    config: FitConfig | None = None,
+    max_train_seconds: float | None = SASREC_SECONDS,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Leave-last-out recall@10 / ndcg@10 of the model and its baselines (one JSON object).
+    """Leave-last-out recall@10 / ndcg@10 of the blend and every model (one JSON object).
 
-    ``model`` is the blend the shop's recommender ranks by (``recs_model.blend_personal``),
-    ``sasrec`` the learned model alone. Training stops after ``max_train_seconds`` so the
-    command finishes in minutes on a laptop CPU.
+    ``model`` is what the shop's recommender ranks by (``RecsBundle.scores``). Also
+    reported: the blend's weights, each model's figures on the inner validation split they
+    were tuned on, SASRec's epochs and the fitting time. ``max_train_seconds`` bounds
+    SASRec's training; ``seed`` changes SASRec's initialisation and the validation users.
     """
     t0 = time.monotonic()
     data = read_eval_data(interactions, items)
     exclude_seen = repeat_rate(data.train) < REPEAT_RATE_LIMIT
-    pop = popularity(data.train, data.n_items)
-    pop_norm = pop / max(float(pop.max()), 1.0)
-    cooc = CoOccurrence.build(data.train, data.n_items)
-    cfg = config or SASRecConfig(n_items=data.n_items, epochs=auto_epochs(data.train))
-    cfg.n_items = data.n_items
+    cfg = config or shop_fit_config(data.train)
+    cfg.seed = seed
     device = resolve_device(brain_config.device)
-    t_train = time.monotonic()
-    model = train_sasrec(
-        data.train, cfg, device=device, progress=progress, max_seconds=max_train_seconds
+    bundle = fit_bundle(
+        data.train, data.n_items, cfg, device, max_seconds=max_train_seconds, progress=progress
     )
-    train_s = time.monotonic() - t_train
+    fit_s = time.monotonic() - t0
 
-    names = ("model", "sasrec", "cooccurrence", "popularity")
-    sums: dict[str, list[float]] = {m: [0.0, 0.0] for m in names}
+    names = ("model", "sasrec", "ease", "rp3beta", "cooccurrence", "popularity")
+    sums: dict[str, list[float]] = {}
     targets = np.asarray(data.test_targets, dtype=np.int64)
+    tie = 1e-6 * bundle.pop / max(float(bundle.pop.max()), 1.0)
     step = 2048
     for i in range(0, len(targets), step):
         hist, tgt = data.test_histories[i : i + step], targets[i : i + step]
-        # Popularity breaks ties (and fills the empty rows) of co-occurrence: the fallback.
-        logits = sasrec_scores(model, hist)
-        co = cooc.scores(hist)
-        empty = np.array([not h for h in hist])
-        blocks = {
-            # What the shop's recommender ranks by (recs_model.blend_personal).
-            "model": blend_personal(logits[:, 1:], co[:, 1:], pop[1:], empty),
-            "sasrec": logits[:, 1:],
-            "cooccurrence": co[:, 1:] + 1e-6 * pop_norm[None, 1:],
-            "popularity": np.broadcast_to(pop_norm[1:], (len(hist), len(pop_norm) - 1)),
-        }
+        parts = bundle.parts(hist)
+        blocks = {"model": bundle.scores(hist)}
+        # Members alone, popularity breaking their ties (they score most items zero).
+        blocks.update({k: v + tie[None, :] for k, v in parts.items()})
+        blocks["popularity"] = np.broadcast_to(tie * 1e6, (len(hist), len(tie)))
         for name, block in blocks.items():
-            hit, ndcg = rank_metrics(block, tgt, hist, exclude_seen)
-            sums[name][0] += float(hit.sum())
-            sums[name][1] += float(ndcg.sum())
+            recall, ndcg = ranking_metrics(block, tgt, hist, exclude_seen)
+            acc = sums.setdefault(name, [0.0, 0.0])
+            acc[0] += recall * len(tgt)
+            acc[1] += ndcg * len(tgt)
     n = max(len(targets), 1)
     result: dict[str, Any] = {
-        name: {f"recall@{K}": round(s[0] / n, 4), f"ndcg@{K}": round(s[1] / n, 4)}
-        for name, s in sums.items()
+        name: {"recall@10": round(sums[name][0] / n, 4), "ndcg@10": round(sums[name][1] / n, 4)}
+        for name in names
+        if name in sums
     }
     result.update(
         n_users=len(targets),
         n_items=data.n_items,
         exclude_seen=exclude_seen,
-        train_s=round(train_s, 1),
+        blend_weights=bundle.weights,
+        validation=bundle.meta["validation"],
+        validation_users=bundle.meta["validation_users"],
+        sasrec_training=bundle.meta["sasrec"],
+        fit_s=round(fit_s, 1),
         total_s=round(time.monotonic() - t0, 1),
+        seed=seed,
         device=device,
     )
     if progress:

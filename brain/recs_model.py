@@ -1,5 +1,6 @@
 """Next-item models for "customers who bought this also bought": a small SASRec transformer
-(learned), item-to-item co-occurrence and popularity (baselines and cold-start fallbacks).
+(learned), item-to-item co-occurrence and popularity (baselines and cold-start fallbacks);
+EASE and RP3beta are in ``recs_baselines``, the blend in ``recs_blend``.
 
 Items are integers ``1..n_items``; ``0`` is padding. A history is the user's items in the
 order they were seen, oldest first. Every scorer answers the same question: given histories
@@ -9,23 +10,18 @@ order they were seen, oldest first. Every scorer answers the same question: give
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import math
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-if TYPE_CHECKING:
-    from brain.config import BrainConfig
-    from brain.store import Interaction
 
 History = Sequence[int]
 
@@ -151,6 +147,7 @@ class SASRecConfig:
     # per epoch than 2,048 shared negatives, for little gain at a few epochs.
     full_softmax_max_items: int = 4096
     negatives: int = 2048
+    patience: int = 2  # epochs without a better validation score before stopping
     seed: int = 0
 
 
@@ -191,6 +188,7 @@ class SASRec(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.layers))
         self.ln = nn.LayerNorm(cfg.dim)
+        self.trained: dict[str, Any] = {}  # epochs and time of the last train_sasrec
         nn.init.normal_(self.items.weight, std=0.02)
         nn.init.normal_(self.pos.weight, std=0.02)
 
@@ -234,12 +232,16 @@ def train_sasrec(
     device: str = "cpu",
     progress: bool = False,
     max_seconds: float | None = None,
+    validate: Callable[[SASRec], float] | None = None,
 ) -> SASRec:
     """Fit SASRec to predict every next item of every history (teacher forcing).
 
     Histories are sorted by length into batches so a batch of short histories runs short
     (most shop histories are a handful of items); batch order is shuffled each epoch.
     ``max_seconds`` stops early (after the current batch), for a quick model at start-up.
+    ``validate`` scores the model after each epoch (higher is better, e.g. ndcg@10 on
+    held-out next items): training stops after ``cfg.patience`` epochs without a better
+    score and the best epoch's weights are kept. ``model.trained`` records what happened.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -254,6 +256,8 @@ def train_sasrec(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     full = cfg.n_items <= cfg.full_softmax_max_items
     start = time.monotonic()
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    epochs_run = 0
     for epoch in range(cfg.epochs):
         model.train()
         total, count = 0.0, 0
@@ -273,15 +277,32 @@ def train_sasrec(
             count += len(y)
             if max_seconds is not None and time.monotonic() - start > max_seconds:
                 break
+        epochs_run = epoch + 1
+        note = ""
+        if validate is not None:
+            score = validate(model.eval())
+            note = f" valid {score:.4f}"
+            if best is None or score > best[0]:
+                best = (score, epochs_run, copy.deepcopy(model.state_dict()))
         if progress:
             print(
-                f"recs: epoch {epoch + 1}/{cfg.epochs} loss {total / max(count, 1):.4f} "
+                f"recs: epoch {epochs_run}/{cfg.epochs} loss {total / max(count, 1):.4f}{note} "
                 f"({time.monotonic() - start:.1f}s)",
                 file=sys.stderr,
                 flush=True,
             )
         if max_seconds is not None and time.monotonic() - start > max_seconds:
             break
+        if best is not None and epochs_run - best[1] >= cfg.patience:
+            break
+    if best is not None:
+        model.load_state_dict(best[2])
+    model.trained = {
+        "epochs_run": epochs_run,
+        "best_epoch": best[1] if best else epochs_run,
+        "best_valid": round(best[0], 4) if best else None,
+        "train_s": round(time.monotonic() - start, 1),
+    }
     return model.eval()
 
 
@@ -317,162 +338,3 @@ def sasrec_scores(
     out[empty] = 0.0
     out[:, 0] = -np.inf
     return out
-
-
-# --- the blend the recommender uses ---------------------------------------------------------
-
-# Weights of the personal score's parts (each scaled to 0..1 per row first). The learned
-# model and co-occurrence share the weight: co-occurrence keeps the strong "bought together"
-# pairs a briefly trained model blurs. Popularity is by far the weakest next-item signal
-# once there is a history, so it only breaks ties there; it is all there is for an empty one.
-PERSONAL_MIX = {"model": 0.5, "cooccurrence": 0.45, "popularity": 0.05}
-
-
-def _row_scaled(x: np.ndarray) -> np.ndarray:
-    """Each row min-max scaled to 0..1 (a constant row -> zeros: no information)."""
-    lo = x.min(axis=1, keepdims=True, initial=np.inf)
-    hi = x.max(axis=1, keepdims=True, initial=-np.inf)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return np.where(hi > lo, (x - lo) / span, 0.0).astype(np.float32)
-
-
-def blend_personal(
-    logits: np.ndarray | None, cooc: np.ndarray, pop: np.ndarray, empty: np.ndarray
-) -> np.ndarray:
-    """The personal score, (B, C) float32 in 0..1, over C candidate items.
-
-    ``logits`` (B, C) SASRec next-item logits or None; ``cooc`` (B, C) co-occurrence scores;
-    ``pop`` (C,) counts; ``empty`` (B,) bool, rows whose history is empty (popularity only).
-    The model's logits become probabilities relative to the row's best (softmax without its
-    normaliser), so one confident next item stands out as it should.
-    """
-    pop_part = _row_scaled(np.log1p(pop)[None, :])
-    parts = {"popularity": pop_part, "cooccurrence": _row_scaled(cooc)}
-    if logits is not None:
-        finite = np.where(np.isfinite(logits), logits, -np.inf)
-        rel = np.exp(finite - finite.max(axis=1, keepdims=True, initial=-np.inf))
-        parts["model"] = _row_scaled(np.nan_to_num(rel))
-    total = sum(PERSONAL_MIX[k] for k in parts)
-    out = np.zeros(cooc.shape, dtype=np.float32)
-    for k, v in parts.items():
-        out += (PERSONAL_MIX[k] / total) * v
-    out[empty] = pop_part[0]
-    return out
-
-
-# --- saving ----------------------------------------------------------------------------------
-
-
-@dataclass
-class RecsBundle:
-    """Everything the recommender loads: the model (optional), co-occurrence, popularity."""
-
-    model: SASRec | None
-    cooc: CoOccurrence
-    pop: np.ndarray  # (n_items + 1,)
-    meta: dict[str, Any]  # e.g. {"key": ..., "quick": bool, "trained_s": float}
-
-    def save(self, path: Path) -> None:
-        """Write atomically (several workers may start at once)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        blob = {
-            "config": asdict(self.model.cfg) if self.model else None,
-            "state": self.model.state_dict() if self.model else None,
-            "cooc": self.cooc.state(),
-            "pop": torch.from_numpy(self.pop),
-            "meta": self.meta,
-        }
-        tmp = path.with_suffix(f".tmp{time.monotonic_ns()}")
-        torch.save(blob, tmp)
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path, device: str = "cpu") -> RecsBundle:
-        """Inverse of ``save``; the model is put on ``device`` in eval mode."""
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = None
-        if blob["config"] is not None:
-            model = SASRec(SASRecConfig(**blob["config"]))
-            model.load_state_dict(blob["state"])
-            model = model.to(device).eval()
-        return cls(model, CoOccurrence.from_state(blob["cooc"]), blob["pop"].numpy(), blob["meta"])
-
-
-# --- training on a shop's interaction log ------------------------------------------------------
-
-# Bump when the bundle's content or training changes, so cached bundles are not reused.
-BUNDLE_VERSION = "sasrec-2"
-
-
-def collapse(seq: Sequence[int]) -> list[int]:
-    """Drop immediate repeats (a view, then cart, then purchase of one item is one step)."""
-    return [x for i, x in enumerate(seq) if i == 0 or x != seq[i - 1]]
-
-
-def catalog_sequences(
-    interactions: Sequence[Interaction], by_sku: dict[str, int]
-) -> list[list[int]]:
-    """Each user's items in time order as model ids (catalog index + 1); SKUs no longer in
-    the catalog are skipped."""
-    per_user: dict[str, list[tuple[str, int, int]]] = {}
-    for n, it in enumerate(interactions):
-        i = by_sku.get(it.sku)
-        if i is not None:
-            per_user.setdefault(it.user_id, []).append((it.timestamp, n, i + 1))
-    return [collapse([item for _, _, item in sorted(evs)]) for evs in per_user.values()]
-
-
-def bundle_path(config: BrainConfig, skus: Sequence[str], seqs: Sequence[History]) -> Path:
-    """Where the bundle for this catalog and interaction log is cached."""
-    digest = hashlib.sha256(BUNDLE_VERSION.encode())
-    digest.update("\x00".join(skus).encode())
-    for s in seqs:
-        digest.update(b"\x01" + np.asarray(s, dtype=np.int64).tobytes())
-    return config.cache_dir / "recs" / f"{digest.hexdigest()[:32]}.pt"
-
-
-def auto_epochs(seqs: Sequence[History], budget_positions: float = 3e6) -> int:
-    """Enough passes to see ~``budget_positions`` training positions: many over a small shop
-    log, a few over a large one."""
-    positions = sum(max(len(s) - 1, 0) for s in seqs)
-    return int(min(max(round(budget_positions / max(positions, 1)), 5), 200))
-
-
-def train_bundle(
-    seqs: Sequence[History],
-    n_items: int,
-    device: str = "cpu",
-    max_seconds: float | None = None,
-    progress: bool = False,
-) -> RecsBundle:
-    """Popularity, co-occurrence and SASRec, all from ``seqs``."""
-    start = time.monotonic()
-    cfg = SASRecConfig(n_items=n_items, epochs=auto_epochs(seqs))
-    model = train_sasrec(seqs, cfg, device, progress=progress, max_seconds=max_seconds)
-    has_pairs = any(len(s) >= 2 for s in seqs)
-    return RecsBundle(
-        model=model if has_pairs else None,
-        cooc=CoOccurrence.build(seqs, n_items),
-        pop=popularity(seqs, n_items),
-        meta={"quick": max_seconds is not None, "trained_s": round(time.monotonic() - start, 2)},
-    )
-
-
-def train_recs(config: BrainConfig, progress: bool = True) -> Path:
-    """Train the next-item bundle on the configured store's interactions and cache it where
-    ``Recommender`` looks (``omnigate recs train``). Returns the file written."""
-    from brain.embeddings import resolve_device
-    from brain.store import load_store
-
-    store = load_store(config.store)
-    skus = [p.sku for p in store.products()]
-    seqs = catalog_sequences(store.interactions(), {s: i for i, s in enumerate(skus)})
-    if progress:
-        n = sum(len(s) for s in seqs)
-        print(f"recs: {len(seqs)} users, {n} interactions, {len(skus)} products", file=sys.stderr)
-    bundle = train_bundle(seqs, len(skus), resolve_device(config.device), progress=progress)
-    path = bundle_path(config, skus, seqs)
-    bundle.save(path)
-    if progress:
-        print(f"recs: saved {path}", file=sys.stderr)
-    return path

@@ -120,12 +120,16 @@ def cmd_eval_nlu(args: argparse.Namespace) -> int:
 def cmd_eval_recs(args: argparse.Namespace) -> int:
     from brain.recs_eval import eval_recs
 
-    print(json.dumps(eval_recs(args.interactions, args.items, _settings(args).brain_config())))
+    print(
+        json.dumps(
+            eval_recs(args.interactions, args.items, _settings(args).brain_config(), seed=args.seed)
+        )
+    )
     return 0
 
 
 def cmd_recs_train(args: argparse.Namespace) -> int:
-    from brain.recs_model import train_recs
+    from brain.recs_bundle import train_recs
 
     path = train_recs(_settings(args).brain_config(), progress=True)
     print(f"model saved to {path}")
@@ -251,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     er = sub.add_parser("eval-recs", help="recall@10 / ndcg@10 of the recommender and baselines")
     er.add_argument("--interactions", type=Path, required=True)
     er.add_argument("--items", type=Path)
+    er.add_argument("--seed", type=int, default=0, help="SASRec's and the validation split's")
     er.set_defaults(func=cmd_eval_recs)
 
     recs = sub.add_parser("recs", help="recommender commands")

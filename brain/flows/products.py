@@ -1,5 +1,6 @@
-"""Product flows: recommendations (the recommender engineer's ``Recommender``) and the
-details of a product card the customer clicked (payload ``view:SKU``)."""
+"""Product flows: recommendations (the recommender engineer's ``Recommender``), the
+details of a product card the customer clicked (payload ``view:SKU``) and what customers
+who bought it also bought (payload ``also:SKU``)."""
 
 from __future__ import annotations
 
@@ -82,8 +83,10 @@ def product_details(ctx: Context, slots: dict[str, Any], sku: str) -> Answer:
         url=product.url or None,
         image_url=product.image_url or None,
     )
-    similar = Button(title="Show similar products", payload=f"similar:{product.sku}")
-    return Answer(text, facts=Facts(text), products=(card,), buttons=(similar,))
+    buttons = [Button(title="Show similar products", payload=f"similar:{product.sku}")]
+    if ctx.recommender is not None:
+        buttons.append(Button(title="Customers also bought", payload=f"also:{product.sku}"))
+    return Answer(text, facts=Facts(text), products=(card,), buttons=tuple(buttons))
 
 
 def similar(ctx: Context, slots: dict[str, Any], sku: str) -> Answer:
@@ -91,3 +94,17 @@ def similar(ctx: Context, slots: dict[str, Any], sku: str) -> Answer:
     product = ctx.store.product(sku)
     query = f"similar to {product.title}" if product else "similar products"
     return recommend(ctx, slots, query)
+
+
+def also_bought(ctx: Context, slots: dict[str, Any], sku: str) -> Answer:
+    """ "Customers who bought this also bought", after the button on a product's details."""
+    product = ctx.store.product(sku)
+    if product is None or ctx.recommender is None:
+        return Answer("Sorry, I can't find that product any more.", failed=True)
+    found = ctx.recommender.also_bought(sku, limit=5, slots=slots)
+    if not found:
+        return Answer(f"I have nothing to suggest with {product.title} yet.", failed=True)
+    lines = [f"Customers who bought {product.title} also bought:"]
+    lines += [f"- {p.title}: {p.price:.2f} {p.currency}" for p in found]
+    text = "\n".join(lines)
+    return Answer(text, facts=Facts(text), products=tuple(found))

@@ -310,6 +310,21 @@ def test_product_search_and_card_click(brain: ShopBrain) -> None:
     assert product.title in details.text and f"{product.price:.2f}" in details.text
 
 
+def test_customers_also_bought_button_on_a_product_card(brain: ShopBrain) -> None:
+    chat = Chat(brain)
+    sku = chat.say("I'm looking for trail running shoes").products[0].sku
+    details = chat.say("", payload=f"view:{sku}")
+    button = next(b for b in details.buttons if b.title == "Customers also bought")
+    assert button.payload == f"also:{sku}"
+    reply = chat.say("", payload=button.payload)
+    title = brain.store.product(sku).title  # type: ignore[union-attr]
+    assert f"Customers who bought {title} also bought" in reply.text
+    assert reply.products and sku not in {p.sku for p in reply.products}
+    for card in reply.products:
+        product = brain.store.product(card.sku)
+        assert product is not None and product.stock > 0 and product.title in reply.text
+
+
 def test_policy_quotes_are_sent_as_written_without_waiting_for_the_llm(
     llm_brain: ShopBrain,
 ) -> None:

@@ -15,8 +15,9 @@ from brain.catalog_query import parse_query
 from brain.config import DEMO_STORE, BrainConfig
 from brain.embeddings import Embedder, get_embedder
 from brain.recommender import Recommender
+from brain.recs_bundle import FitConfig, train_recs
 from brain.recs_eval import eval_recs
-from brain.recs_model import SASRecConfig, train_recs
+from brain.recs_model import SASRecConfig
 from brain.store import (
     Interaction,
     OrderRecord,
@@ -299,6 +300,34 @@ def test_cold_start_shop_without_interactions(embedder: Embedder, tmp_path: Path
     assert len(list((tmp_path / "catalog").glob("*.npy"))) == 1
 
 
+def test_also_bought_follows_what_customers_bought_next(embedder: Embedder, tmp_path: Path) -> None:
+    s = load_settings(OMNIGATE_CACHE_DIR=str(tmp_path), OMNIGATE_DEVICE="cpu").brain_config()
+    # Every customer who bought the Acme trail shoe then bought the Borealis headlamp.
+    log = [
+        Interaction(f"u{u}", sku, "purchase", f"2025-01-01T00:0{k}")
+        for u in range(40)
+        for k, sku in enumerate(["T-00", "T-81", "T-41" if u % 2 else "T-61"])
+    ]
+    rec = Recommender(MemoryStore(_tiny_catalog(), log), embedder, s)
+    assert rec.also_bought("T-00", limit=1)[0].sku == "T-81"
+
+
+def test_also_bought_for_a_product_nobody_bought_is_like_it(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    s = load_settings(OMNIGATE_CACHE_DIR=str(tmp_path), OMNIGATE_DEVICE="cpu").brain_config()
+    log = [
+        Interaction(f"u{u}", sku, "purchase", f"2025-01-01T00:0{k}")
+        for u in range(20)
+        for k, sku in enumerate(["T-00", "T-81"])
+    ]
+    store = MemoryStore(_tiny_catalog(), log)
+    rec = Recommender(store, embedder, s)
+    cards = rec.also_bought("T-61", limit=3)  # a tent no customer has bought
+    assert cards and "T-61" not in {c.sku for c in cards}
+    assert all(store.product(c.sku).category == "outdoor gear" for c in cards)  # type: ignore[union-attr]
+
+
 def test_cold_start_user_in_a_shop_with_history(
     demo: Recommender, demo_store: StoreBackend
 ) -> None:
@@ -367,12 +396,20 @@ def test_eval_recs_reads_recbole_files(tmp_path: Path, config: BrainConfig) -> N
     lines = (SHARED_GAMES / "Games-6k.valid.inter").read_text().splitlines()[:3001]
     part = tmp_path / "games.valid.inter"
     part.write_text("\n".join(lines) + "\n")
-    cfg = SASRecConfig(epochs=1)  # format and metrics under test here, not model quality
+    # Format and metrics under test here, not model quality: one SASRec epoch.
+    cfg = FitConfig(sasrec=SASRecConfig(epochs=1), valid_users=500)
     result = eval_recs(part, SHARED_GAMES / "Games.item", config, progress=False, config=cfg)
     assert result["n_users"] == 3000 and result["n_items"] == 16859
-    for name in ("model", "sasrec", "cooccurrence", "popularity"):
+    members = ("sasrec", "ease", "rp3beta", "cooccurrence")
+    for name in ("model", *members, "popularity"):
         assert 0.0 <= result[name]["ndcg@10"] <= result[name]["recall@10"] <= 1.0
-    assert result["cooccurrence"]["recall@10"] > result["popularity"]["recall@10"]
+    for name in ("ease", "rp3beta", "cooccurrence"):
+        assert result[name]["recall@10"] > result["popularity"]["recall@10"]
+    # Weights were chosen on the inner split, reported with each member's figures there.
+    assert set(result["blend_weights"]) == set(members)
+    assert sum(result["blend_weights"].values()) == pytest.approx(1.0)
+    assert set(result["validation"]) == {"model", *members}
+    assert result["sasrec_training"]["epochs_run"] == 1
 
 
 def test_parse_query_is_what_recommend_uses(demo: Recommender) -> None:
