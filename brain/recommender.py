@@ -36,7 +36,7 @@ import numpy as np
 from brain.catalog_query import CatalogQuery, category_terms, parse_query
 from brain.config import BrainConfig
 from brain.embeddings import Embedder, resolve_device
-from brain.recs_blend import TIE_BREAK, blend
+from brain.recs_blend import blend
 from brain.recs_bundle import (
     RecsBundle,
     bundle_path,
@@ -302,7 +302,7 @@ class Recommender:
         if len(cand) == 0:
             return []
         score = self._personal([i], cand)
-        if float(score.max()) <= TIE_BREAK:  # no model knows this product: cold start
+        if self.bundle is None or self.bundle.pop[i + 1] == 0:  # in no history: cold start
             score = self.index.relevance(self.index.emb[i], cand) + PERSONAL_WEIGHT * score
         best = cand[top_k(score, limit)]
         if slots is not None:

@@ -121,8 +121,9 @@ def tune_weights(
     step: float = 0.1,
     top: int = 50,
     chunk: int = 512,
-) -> tuple[dict[str, float], float]:
-    """The grid weights with the best ndcg@10 on validation, and that ndcg.
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The grid weights with the best ndcg@10 on validation, and their recall@10 and ndcg@10
+    there (ranked among the candidates, which is all a top 10 can come from).
 
     ``parts_of(histories)`` gives each model's raw ``(B, n_items + 1)`` scores (column 0 is
     padding); ``targets`` (B,) are the held-out next items of ``histories``, whose own items
@@ -142,10 +143,10 @@ def tune_weights(
         valids.append(va)
         bases.append(ba)
     if not names:
-        return {}, 0.0
+        return {}, {"recall@10": 0.0, "ndcg@10": 0.0}
     stack = np.concatenate(stacks, axis=1)
     valid, base = np.concatenate(valids), np.concatenate(bases)
-    best: tuple[float, dict[str, float]] | None = None
+    best: tuple[float, float, dict[str, float]] | None = None
     for w in simplex_grid(names, step):
         score = base + np.tensordot(np.array([w[m] for m in names]), stack, axes=1)
         score = np.where(valid, score, -np.inf)
@@ -154,6 +155,6 @@ def tune_weights(
         hit = (rank < K) & np.isfinite(t)
         ndcg = float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
         if best is None or ndcg > best[0] + 1e-9:
-            best = (ndcg, w)
+            best = (ndcg, float(hit.mean()), w)
     assert best is not None
-    return best[1], best[0]
+    return best[2], {"recall@10": round(best[1], 4), "ndcg@10": round(best[0], 4)}

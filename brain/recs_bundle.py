@@ -195,7 +195,7 @@ def fit_bundle(
     rng = np.random.default_rng(cfg.seed)
     inner_train = [list(s[:-1]) if len(s) >= 2 else list(s) for s in seqs]
     # Held-out users need an item left to read after the split.
-    held = np.flatnonzero([len(s) >= 3 for s in seqs])
+    held = np.flatnonzero([len(s) >= 2 for s in seqs])
     held = rng.permutation(held)
     half = min(cfg.valid_users, len(held) // 2)
     stop_users, blend_users = held[:half], held[half : 2 * half]
@@ -234,25 +234,30 @@ def fit_bundle(
     inner = RecsBundle(model, cooc, e, r, pop, {}, {})
     validation: dict[str, dict[str, float]] = {}
     if len(blend_h):
-        weights, _ = tune_weights(inner.parts, blend_h, blend_t, pop)
-        inner.weights = weights
+        # Each member's own figures are taken from the same score blocks the tuning reads.
         sums: dict[str, np.ndarray] = {}
         tie = 1e-6 * pop / max(float(pop.max()), 1.0)
-        for i in range(0, len(blend_t), 512):
-            h, t = blend_h[i : i + 512], blend_t[i : i + 512]
-            # Members alone, popularity breaking their ties (they score most items zero).
-            blocks = {k: v + tie[None, :] for k, v in inner.parts(h).items()}
-            blocks["model"] = inner.scores(h)
-            for name, block in blocks.items():
-                acc = sums.setdefault(name, np.zeros(2))
-                acc += np.asarray(ranking_metrics(block, t, h)) * len(t)
-        validation = {
-            name: {
-                "recall@10": round(v[0] / len(blend_t), 4),
-                "ndcg@10": round(v[1] / len(blend_t), 4),
+        seen_at = 0
+
+        def parts_of(h: Sequence[History]) -> dict[str, np.ndarray]:
+            nonlocal seen_at
+            parts = inner.parts(h)
+            t = blend_t[seen_at : seen_at + len(h)]
+            seen_at += len(h)
+            for name, block in parts.items():
+                # Popularity breaks a member's ties (they score most items zero).
+                metrics = ranking_metrics(block + tie[None, :], t, h)
+                sums.setdefault(name, np.zeros(2))[:] += np.asarray(metrics) * len(t)
+            return parts
+
+        # Score blocks of ~20M floats per model at a time, whatever the catalog's size.
+        chunk = int(min(1024, max(32, 2e7 // (n_items + 1))))
+        weights, validation["model"] = tune_weights(parts_of, blend_h, blend_t, pop, chunk=chunk)
+        for name, v in sums.items():
+            validation[name] = {
+                "recall@10": round(float(v[0]) / len(blend_t), 4),
+                "ndcg@10": round(float(v[1]) / len(blend_t), 4),
             }
-            for name, v in sums.items()
-        }
     else:  # too few histories to hold any out: an even mix of the item-to-item models
         weights = {"cooccurrence": 0.5, "ease": 0.25, "rp3beta": 0.25}
     log(f"blend weights {weights}")

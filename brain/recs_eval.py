@@ -26,6 +26,7 @@ import numpy as np
 
 from brain.config import BrainConfig
 from brain.embeddings import resolve_device
+from brain.recs_blend import blend
 from brain.recs_bundle import (
     SASREC_SECONDS,
     FitConfig,
@@ -173,7 +174,8 @@ def eval_recs(
     for i in range(0, len(targets), step):
         hist, tgt = data.test_histories[i : i + step], targets[i : i + step]
         parts = bundle.parts(hist)
-        blocks = {"model": bundle.scores(hist)}
+        empty = np.array([not h for h in hist], dtype=bool)
+        blocks = {"model": blend(parts, bundle.weights, bundle.pop, empty)}
         # Members alone, popularity breaking their ties (they score most items zero).
         blocks.update({k: v + tie[None, :] for k, v in parts.items()})
         blocks["popularity"] = np.broadcast_to(tie * 1e6, (len(hist), len(tie)))

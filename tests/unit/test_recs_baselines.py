@@ -66,8 +66,8 @@ def test_tuning_puts_the_weight_on_the_model_that_predicts() -> None:
     def parts_of(hs: object) -> dict[str, np.ndarray]:
         return {"good": right, "noise": noise}  # one chunk: all the histories
 
-    weights, ndcg = tune_weights(parts_of, histories, targets, np.ones(n + 1), chunk=b)
-    assert weights["good"] > weights["noise"] and ndcg == pytest.approx(1.0)
+    weights, metrics = tune_weights(parts_of, histories, targets, np.ones(n + 1), chunk=b)
+    assert weights["good"] > weights["noise"] and metrics["ndcg@10"] == pytest.approx(1.0)
 
 
 def test_blend_of_an_empty_history_is_popularity() -> None:
