@@ -1,12 +1,10 @@
 """The shop's data: products, orders and knowledge passages.
 
-``StoreBackend`` is the interface the brain uses; ``PackStore`` (a store pack folder, see
-DESIGN.md) is the default implementation. A shop plugs in its own order API by implementing
+``StoreBackend`` is the interface the brain uses (the dialogue flows and the recommender rely
+on its record types and methods); ``PackStore`` (a store pack folder, the README's "Store pack")
+is the default implementation. A shop plugs in its own order API by implementing
 ``StoreBackend``.
 """
-# CONTRACT (written before the implementation): the brain helper fills in PackStore and the
-# pack validation; the record types and StoreBackend methods below are relied on by the
-# recommender and the dialogue.
 
 from __future__ import annotations
 
@@ -152,7 +150,7 @@ class OrderActionError(Exception):
 
 
 class PackStore(StoreBackend):
-    """A store pack folder (DESIGN.md "Store pack"), validated and loaded into memory.
+    """A store pack folder (the README's "Store pack"), validated and loaded into memory.
 
     The pack is read-only demo data: ``cancel_order`` and ``change_address`` change the
     in-memory copy of this process only, never the files. A real shop implements

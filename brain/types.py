@@ -20,7 +20,7 @@ class HistoryItem(BaseModel):
 
 
 class Handoff(BaseModel):
-    """Who took over a conversation, and when (``workers.handoff``). Kept after the
+    """Who took over a conversation, and when (``workers.handoff.state``). Kept after the
     conversation returns to the bot, as the record of the last handoff."""
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16])

@@ -53,6 +53,9 @@ AGENT_THREAD = PREFIX + "agent-thread:"  # + slack thread ts -> conv
 AGENT_THREAD_OF = PREFIX + "agent-thread-of:"  # + conv -> slack thread ts (the reverse)
 # SET of conversation keys now with an agent (what `/omnigate resolve` offers to close).
 HANDOFF_OPEN = PREFIX + "handoff-open"
+# The payload of the agents' "Return to bot" button (+ ":" + conv); the console sends it back
+# into the customer's conversation, where the handoff state machine closes the handoff.
+RESOLVE_PAYLOAD = "og:resolve"
 
 # --- Slack --------------------------------------------------------------------------------
 # Marks one Slack message of a reply already posted (a reply may be several messages).

@@ -10,14 +10,16 @@ from celery import Celery
 
 from channels.api import ApiAdapter
 from channels.schema import ChannelName
-from gateway import api
+from gateway import api, slack, telegram
 from gateway.context import GATEWAY, Gateway, json_error
 from gateway.delivery import Delivery
 from gateway.errors import Unavailable
 from gateway.ingress import Ingress
 from gateway.live import Live
+from gateway.queue import make_celery
 from gateway.redis_clients import async_client
 from gateway.settings import Settings
+from gateway.web import routes as web_chat
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,6 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
     """The gateway: ``/api/chat``, health, metrics, and the routes of each configured channel."""
     app = web.Application(middlewares=[errors_as_json], client_max_size=settings.max_body_bytes)
     if celery is None:
-        from workers.celery_app import make_celery
-
         celery = make_celery(settings)
     r = async_client(settings.redis_url)
     live = Live(r)
@@ -63,7 +63,9 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
     )
     app[GATEWAY] = gw
     api.setup(app)
-    _setup_channels(app, settings)
+    # Each channel mounts itself when its settings are present.
+    for channel in (web_chat, telegram, slack):
+        channel.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await live.start()
@@ -78,18 +80,3 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
 
     app.cleanup_ctx.append(lifecycle)
     return app
-
-
-def _setup_channels(app: web.Application, settings: Settings) -> None:
-    """Mount each channel whose settings are present (imported lazily: a shop that uses no
-    Slack does not pay for slack-bolt)."""
-    import importlib
-
-    for module in ("gateway.web", "gateway.telegram", "gateway.slack"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue  # channel not built yet
-        mod.setup(app)

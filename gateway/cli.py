@@ -1,4 +1,4 @@
-"""The ``omnigate`` command line (DESIGN.md "CLI")."""
+"""The ``omnigate`` command line (the README lists it, "Running the parts alone")."""
 
 from __future__ import annotations
 
@@ -66,7 +66,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         service = start_generation_service(settings, free_port())
         use_settings(settings.model_copy(update={"llm_url": service.url}))
+    from gateway.queue import configure_celery
     from workers.celery_app import app
+
+    configure_celery(app, settings)
 
     argv = [
         "--quiet",  # no start-up banner: the log is JSON lines

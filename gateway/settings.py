@@ -20,7 +20,7 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    """omnigate configuration, from environment variables (names as in DESIGN.md)."""
+    """omnigate configuration, from environment variables (the README's "Settings" table)."""
 
     # An empty variable counts as unset: compose passes ``${TELEGRAM_WEBHOOK_SECRET:-}`` for
     # every channel a deployment does not use.

@@ -66,7 +66,6 @@ from gateway.slack_requests import (
     guarded,
     signed,
 )
-from workers.handoff import RESOLVE_PAYLOAD
 
 log = logging.getLogger(__name__)
 
@@ -293,12 +292,12 @@ class SlackChannel:
         value = str(action.get("value") or "")
         if not value:
             return  # a link button: Slack opened the URL
-        if value.startswith(RESOLVE_PAYLOAD + ":"):
+        if value.startswith(K.RESOLVE_PAYLOAD + ":"):
             clicked_in = (body.get("container") or {}).get("channel_id")
             if clicked_in != self._gw.settings.agent_channel:
                 log.warning("a 'Return to bot' click outside the agents' channel: ignored")
                 return
-            conv = value[len(RESOLVE_PAYLOAD) + 1 :]
+            conv = value[len(K.RESOLVE_PAYLOAD) + 1 :]
             user = body.get("user") or {}
             uid = str(user.get("id") or "agent")
             click = body.get("trigger_id") or action.get("action_ts") or "?"
@@ -352,7 +351,7 @@ class SlackChannel:
             conv,
             agent,
             platform_id,
-            payload=RESOLVE_PAYLOAD,
+            payload=K.RESOLVE_PAYLOAD,
             thread=thread.decode() if isinstance(thread, bytes) else None,
         )
         await self._gw.ingress.submit(inbound)

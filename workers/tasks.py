@@ -31,13 +31,14 @@ from brain.types import HistoryItem, Session, Turn
 from channels import constants as K
 from channels.schema import Inbound, Reply
 from gateway.logs import bind
-from gateway.redis_clients import sync_client
-from gateway.settings import Settings, get_settings
-from workers import handoff, people
+from gateway.settings import Settings
+from workers import people
 from workers.celery_app import app
+from workers.context import WorkerContext, forget_context, worker_context
 from workers.guessing import GuessGuard
+from workers.handoff import state as handoff
+from workers.handoff.timeout import schedule
 from workers.memory import dump_session, load_session, remember, session_key
-from workers.models import get_brain
 from workers.outgoing import Outgoing, number, stream_fields, typing_fields
 
 log = logging.getLogger(__name__)
@@ -59,27 +60,18 @@ end
 return 0
 """
 
-_redis: redis.Redis | None = None
-
-
-def _r() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = sync_client(get_settings().redis_url)
-    return _redis
-
 
 @app.task(name=K.TASK_TURN, bind=True, acks_late=True, max_retries=None)
 def turn(self: object, conv: str) -> None:
     """Answer the oldest waiting message of conversation ``conv`` (``channel:conversation``)."""
-    settings = get_settings()
-    r = _r()
+    ctx = worker_context()
+    r = ctx.redis
     # Not thread-local: the typing thread extends the lock while the turn runs.
     lock = r.lock(K.LOCK + conv, timeout=LOCK_TTL_S, blocking=False, thread_local=False)
     if not lock.acquire():
         return  # the holder chains the next turn
     try:
-        _answer_next(r, conv, settings, lock)
+        _answer_next(ctx, conv, lock)
     finally:
         try:
             lock.release()
@@ -91,7 +83,8 @@ def turn(self: object, conv: str) -> None:
         app.send_task(K.TASK_TURN, args=[conv])
 
 
-def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> None:
+def _answer_next(ctx: WorkerContext, conv: str, lock: Lock) -> None:
+    r, settings = ctx.redis, ctx.settings
     raw: Any = r.lindex(K.PROCESSING + conv, 0) or r.lmove(
         K.INBOX + conv, K.PROCESSING + conv, "LEFT", "RIGHT"
     )
@@ -110,7 +103,7 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> N
 
     session = load_session(r, conv)
     with _typing(r, inbound, lock):
-        outgoing = _respond(inbound, session, settings)
+        outgoing = _respond(ctx, inbound, session)
     numbered = [number(r, o, settings.session_ttl_s) for o in outgoing if o.replies]
 
     pipe = r.pipeline(transaction=True)
@@ -123,8 +116,9 @@ def _answer_next(r: redis.Redis, conv: str, settings: Settings, lock: Lock) -> N
     people.remember(r, inbound, session, settings.session_ttl_s)  # for `omnigate forget`
 
 
-def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
+def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Outgoing]:
     """Route the message (bot or agent), run the brain, and update the transcript."""
+    settings = ctx.settings
     role = inbound.meta.get("role")
     author: Literal["agent", "system", "user"] = (
         "agent" if role == "agent" else "system" if role == "system" else "user"
@@ -134,11 +128,10 @@ def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Out
         remember(session, HistoryItem(role=author, text=_as_text(inbound)), _max(settings))
         return routed
 
-    brain = get_brain(settings)
-    guard = GuessGuard(_r(), getattr(brain, "nlu", None))  # the shop brain's entity finder
+    guard = GuessGuard(ctx.redis, getattr(ctx.brain, "nlu", None))  # the brain's entity finder
     check = guard.before(inbound, session)
     try:
-        replies = brain.respond(Turn(message=inbound, session=session))
+        replies = ctx.brain.respond(Turn(message=inbound, session=session))
     except SoftTimeLimitExceeded:
         log.error("turn of %s ran past its time limit", inbound.conversation_key)
         replies = [Reply(text=APOLOGY)]
@@ -147,7 +140,7 @@ def _respond(inbound: Inbound, session: Session, settings: Settings) -> list[Out
         replies = [Reply(text=APOLOGY)]
     guard.after(inbound, session, check)
     remember(session, HistoryItem(role="user", text=_as_text(inbound)), _max(settings))
-    extra = handoff.after_brain(inbound, session, replies, settings)
+    extra = handoff.after_brain(inbound, session, replies, settings, schedule)
     for reply in replies:
         remember(session, HistoryItem(role="bot", text=reply.text), _max(settings))
     customer = Outgoing(
@@ -224,7 +217,7 @@ def sweep(r: redis.Redis) -> int:
 
 def _heartbeat(name: str) -> None:
     """Tell the gateways this process is alive; now and then, wake stranded conversations."""
-    r = _r()
+    r = worker_context().redis
     last_sweep = 0.0
     while True:
         try:
@@ -243,16 +236,16 @@ def _heartbeat(name: str) -> None:
 
 
 def _start_process() -> None:
-    """Load the brain before the first task, then tell the gateways this process is ready."""
-    get_brain(get_settings())
+    """Build the context (the brain, every model) before the first task, then tell the gateways
+    this process is ready."""
+    worker_context()
     name = f"{socket.gethostname()}:{os.getpid()}"
     threading.Thread(target=_heartbeat, args=(name,), daemon=True, name="heartbeat").start()
 
 
 @signals.worker_process_init.connect
 def _on_child_start(**_: object) -> None:
-    global _redis
-    _redis = None  # never share a connection across fork
+    forget_context()  # never share a connection across fork
     _start_process()
 
 

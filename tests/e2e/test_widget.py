@@ -4,7 +4,6 @@ real workers (scripted brain; one test with the real shop brain)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import re
 from typing import Any
@@ -206,10 +205,6 @@ async def _chat_from_afar(page: Any, script_stack: Stack) -> None:
     assert stored == [f"omnigate:{script_stack.url}"]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("brain.shop") is None,
-    reason="brain.shop (the real shop brain) is not built yet",
-)
 async def test_the_shop_brain_answers_in_the_widget(page: Any, shop_stack: Stack) -> None:
     await open_chat(page, shop_stack)
     await say(page, "Hi, where is my order?")

@@ -31,7 +31,7 @@ from tests.fakes.slack import (
     thread_reply,
 )
 from tests.support.servers import Stack, until
-from workers.handoff import BACK_WITH_BOT, NOBODY_FREE
+from workers.handoff.state import BACK_WITH_BOT, NOBODY_FREE
 
 
 class WebCustomer:
@@ -203,7 +203,7 @@ async def test_nobody_answers_in_time_and_the_customer_leaves_an_email(
     root = await opening_of(fake_slack, script_stack, conv)
     hid = session_of(script_stack, conv)["handoff"]["id"]
     # The agent timeout is an hour in tests: fire its task now, twice (a redelivery).
-    from workers.celery_app import make_celery
+    from gateway.queue import make_celery
 
     celery = make_celery(load_settings(OMNIGATE_REDIS_URL=script_stack.redis_url))
     for _ in range(2):

@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import web_tokens
 from gateway.app import create_app
 from gateway.settings import load_settings
-from gateway.web import Delivered
+from gateway.web import tokens as web_tokens
+from gateway.web.sequence import Delivered
 from tests.conftest import WEB_SECRET, uid
 from tests.support.servers import RedisServer, Stack
 

@@ -1,4 +1,4 @@
-"""Handoff routing (workers.handoff): which turns the bot answers, which go to the agents, and
+"""Handoff routing (workers.handoff.state): which turns the bot answers, which go to the agents, and
 what reaches the customer — as pure functions over a session, no Redis, no Celery."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from brain.types import HistoryItem, Session
+from channels import constants as K
 from channels.schema import ChannelName, Inbound, Reply, User
 from channels.slack import agent_inbound, render_reply
 from gateway.settings import load_settings
-from workers import handoff
+from workers.handoff import state as handoff
 from workers.outgoing import Outgoing
 
 SETTINGS = load_settings(
@@ -25,11 +26,18 @@ CUSTOMER = User(id="cust-1", name="Ada")
 AGENT = User(id="UAGENT", name="Grace")
 
 
+# The agent timeouts asked for, as ``after_brain``'s scheduler receives them.
+SCHEDULED: list[tuple[str, str, int]] = []
+
+
+def schedule(conv: str, handoff_id: str, countdown_s: int) -> None:
+    SCHEDULED.append((conv, handoff_id, countdown_s))
+
+
 @pytest.fixture(autouse=True)
-def scheduled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
-    calls: list[tuple[str, str, int]] = []
-    monkeypatch.setattr(handoff, "schedule_timeout", lambda *a: calls.append(a))
-    return calls
+def scheduled() -> list[tuple[str, str, int]]:
+    SCHEDULED.clear()
+    return SCHEDULED
 
 
 def customer(text: str, channel: ChannelName = ChannelName.telegram, **meta: str) -> Inbound:
@@ -53,7 +61,7 @@ def open_handoff(session: Session, inbound: Inbound | None = None) -> list[Outgo
     inbound = inbound or customer("I want a human")
     session.history.append(HistoryItem(role="user", text=inbound.text))
     return handoff.after_brain(
-        inbound, session, [Reply(text="Connecting…", handoff=True)], SETTINGS
+        inbound, session, [Reply(text="Connecting…", handoff=True)], SETTINGS, schedule
     )
 
 
@@ -64,7 +72,10 @@ def texts(outs: list[Outgoing]) -> list[tuple[str, str]]:
 def test_the_bot_answers_while_nobody_handed_off() -> None:
     session = Session()
     assert handoff.route(customer("hello"), session, SETTINGS) is None
-    assert handoff.after_brain(customer("hello"), session, [Reply(text="hi")], SETTINGS) == []
+    assert (
+        handoff.after_brain(customer("hello"), session, [Reply(text="hi")], SETTINGS, schedule)
+        == []
+    )
     assert session.state == "bot"
 
 
@@ -103,7 +114,7 @@ def test_without_an_agents_channel_the_brains_handoff_text_stands() -> None:
     session = Session()
     no_console = load_settings(OMNIGATE_AGENT_CHANNEL="")
     out = handoff.after_brain(
-        customer("human"), session, [Reply(text="x", handoff=True)], no_console
+        customer("human"), session, [Reply(text="x", handoff=True)], no_console, schedule
     )
     assert out == [] and session.state == "bot"
 
@@ -144,7 +155,7 @@ def test_an_agent_reply_reaches_the_customer_where_they_wrote() -> None:
 def test_return_to_bot_gives_the_conversation_back() -> None:
     session = Session(failures=2)
     open_handoff(session)
-    outs = handoff.route(agent(payload=handoff.RESOLVE_PAYLOAD), session, SETTINGS) or []
+    outs = handoff.route(agent(payload=K.RESOLVE_PAYLOAD), session, SETTINGS) or []
     assert texts(outs) == [
         ("telegram:42", handoff.BACK_WITH_BOT),
         ("slack:C0AGENTS", "Grace returned the conversation to the bot."),
@@ -157,7 +168,7 @@ def test_return_to_bot_gives_the_conversation_back() -> None:
 def test_an_agent_writing_after_the_return_is_told_not_delivered() -> None:
     session = Session()
     open_handoff(session)
-    handoff.route(agent(payload=handoff.RESOLVE_PAYLOAD), session, SETTINGS)
+    handoff.route(agent(payload=K.RESOLVE_PAYLOAD), session, SETTINGS)
     [note] = handoff.route(agent("still there?"), session, SETTINGS) or []
     assert note.conversation == "C0AGENTS" and "not sent" in note.replies[0].text
 

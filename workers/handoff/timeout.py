@@ -1,35 +1,24 @@
 """The agent timeout of a handoff: a Celery task (``TASK_HANDOFF_TIMEOUT``, queue ``deliver``)
 scheduled with a countdown when a handoff opens.
 
-It does not touch the session itself: it queues a system message into the conversation's inbox,
-as the gateway queues a customer's, so the timeout is handled by ``workers.handoff.route`` in a
-turn, under the conversation lock, in order with the customer's and agent's messages. The
-message's platform id names the handoff, so a second run of the task (Redis redelivers a
-countdown task that outlives the broker's visibility timeout) is dropped as a duplicate.
+It does not touch the session itself: it queues a system message into the conversation's
+inbox, as the gateway queues a customer's, so the timeout is handled by
+``workers.handoff.state.route`` in a turn, under the conversation lock, in order with the
+customer's and agent's messages. The message's platform id names the handoff, so a second run
+of the task (Redis redelivers a countdown task that outlives the broker's visibility timeout)
+is dropped as a duplicate.
 """
 
 from __future__ import annotations
 
 import logging
 
-import redis
-
 from channels import constants as K
-from gateway.redis_clients import sync_client
-from gateway.settings import get_settings
 from workers.celery_app import app
-from workers.handoff import timeout_inbound
+from workers.context import worker_context
+from workers.handoff.state import timeout_inbound
 
 log = logging.getLogger(__name__)
-
-_redis: redis.Redis | None = None
-
-
-def _r() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = sync_client(get_settings().redis_url)
-    return _redis
 
 
 def schedule(conv: str, handoff_id: str, countdown_s: int) -> None:
@@ -46,11 +35,10 @@ def schedule(conv: str, handoff_id: str, countdown_s: int) -> None:
 def handoff_timeout(conv: str, handoff_id: str) -> bool:
     """Queue the timeout notice of handoff ``handoff_id`` into ``conv``'s inbox. True when
     queued, False when this timeout was queued before."""
-    r = _r()
+    ctx = worker_context()
+    r = ctx.redis
     inbound = timeout_inbound(conv, handoff_id)
-    fresh = r.set(
-        K.DEDUPE + inbound.dedupe_key, inbound.id, nx=True, ex=get_settings().dedupe_ttl_s
-    )
+    fresh = r.set(K.DEDUPE + inbound.dedupe_key, inbound.id, nx=True, ex=ctx.settings.dedupe_ttl_s)
     if not fresh:
         return False
     pipe = r.pipeline(transaction=True)

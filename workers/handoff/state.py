@@ -1,4 +1,4 @@
-"""Human handoff, as the worker sees it: which turns the bot answers, which go to an agent.
+"""The handoff state machine: which turns the bot answers, which go to an agent.
 
 A conversation is in state ``bot`` or ``with_agent`` (``brain.types.Session.state``), with the
 record of its last handoff in ``Session.handoff``. Everything below runs inside a turn, under
@@ -6,11 +6,11 @@ the conversation's lock, so the state changes in the order the messages came:
 
 - the brain hands off (a reply with ``handoff``) → ``after_brain`` opens a thread in the
   agents' Slack channel (an outgoing with meta ``handoff_for=<conv>``, ``opening="1"``; the
-  Slack adapter keeps the thread's ts) and schedules the agent timeout;
+  Slack adapter keeps the thread's ts) and schedules the agent timeout (``timeout``);
 - while with an agent the bot stays silent: ``route`` forwards the customer's messages to the
   thread (``opening=""``), and sends the agent's messages (inbound with ``meta["role"] ==
   "agent"``, queued in the customer's own conversation) to the customer on their channel;
-- the agent's "Return to bot" (payload ``og:resolve``) gives the conversation back;
+- the agent's "Return to bot" (payload ``K.RESOLVE_PAYLOAD``) gives the conversation back;
 - the agent timeout (a system inbound, ``meta["role"] == "system"``) tells the customer
   nobody is free and offers to leave an email; an email then closes the handoff.
 """
@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from brain.types import Handoff, Session
+from channels import constants as K
 from channels.inert import inert
 from channels.schema import Button, ChannelName, Inbound, Reply, User
 from gateway.settings import Settings
@@ -30,7 +32,6 @@ from workers.outgoing import Outgoing
 
 log = logging.getLogger(__name__)
 
-RESOLVE_PAYLOAD = "og:resolve"
 TIMEOUT_EVENT = "handoff_timeout"
 CONSOLE_USER = User(id="omnigate", name="omnigate")
 TRANSCRIPT_LINES = 20
@@ -44,11 +45,13 @@ NOBODY_FREE = (
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 Author = Literal["bot", "agent", "system"]
+# Asks for the agent timeout of handoff ``id`` of conversation ``conv`` in ``countdown_s``.
+ScheduleTimeout = Callable[[str, str, int], None]
 
 
 def resolve_payload(conv: str) -> str:
     """The "Return to bot" button's payload for conversation ``conv``."""
-    return f"{RESOLVE_PAYLOAD}:{conv}"
+    return f"{K.RESOLVE_PAYLOAD}:{conv}"
 
 
 def timeout_inbound(conv: str, handoff_id: str) -> Inbound:
@@ -120,7 +123,7 @@ def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[
     conv = inbound.conversation_key
     agent = _name(inbound.user)
     h = session.handoff
-    if inbound.payload and inbound.payload.startswith(RESOLVE_PAYLOAD):
+    if inbound.payload and inbound.payload.startswith(K.RESOLVE_PAYLOAD):
         if session.state != "with_agent" or h is None:
             return [_to_console(conv, "This conversation is already with the bot.", settings)]
         _close(session, agent)
@@ -183,10 +186,14 @@ def _close(session: Session, by: str) -> None:
 
 
 def after_brain(
-    inbound: Inbound, session: Session, replies: list[Reply], settings: Settings
+    inbound: Inbound,
+    session: Session,
+    replies: list[Reply],
+    settings: Settings,
+    schedule: ScheduleTimeout,
 ) -> list[Outgoing]:
     """When the brain hands off, open a thread in the agents' console with the transcript and
-    schedule the agent timeout."""
+    ``schedule`` the agent timeout."""
     if not any(r.handoff for r in replies) or session.state == "with_agent":
         return []
     if not settings.agent_channel:
@@ -203,7 +210,10 @@ def after_brain(
     )
     session.state = "with_agent"
     session.handoff = h
-    schedule_timeout(conv, h.id, settings.agent_timeout_s)
+    try:
+        schedule(conv, h.id, settings.agent_timeout_s)
+    except Exception:  # the handoff stands without its timeout rather than fail the turn
+        log.exception("could not schedule the agent timeout of %s", conv)
     # Everything the customer wrote or was told is shown inert: no live links for agents.
     who = inert(_name(inbound.user))
     transcript = "\n".join(
@@ -217,16 +227,6 @@ def after_brain(
         f"`/omnigate resolve {conv}`) gives the conversation back."
     )
     return [_to_console(conv, text, settings, opening=True)]
-
-
-def schedule_timeout(conv: str, handoff_id: str, countdown_s: int) -> None:
-    """Ask a worker to check on the handoff in ``countdown_s`` (``workers.handoff_tasks``)."""
-    from workers.handoff_tasks import schedule
-
-    try:
-        schedule(conv, handoff_id, countdown_s)
-    except Exception:  # the handoff stands without its timeout rather than fail the turn
-        log.exception("could not schedule the agent timeout of %s", conv)
 
 
 def _summary(session: Session) -> str:

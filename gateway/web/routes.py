@@ -1,0 +1,208 @@
+"""The web chat's routes: visitor sessions, the socket, the widget and the demo page."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+from redis.exceptions import RedisError
+
+from channels import constants as K
+from channels import web as web_channel
+from channels.schema import ChannelName
+from gateway.context import GATEWAY, Gateway, json_error
+from gateway.errors import Unavailable
+from gateway.logs import bind
+from gateway.settings import ConfigError
+from gateway.web import tokens as web_tokens
+from gateway.web.connection import VisitorConnection
+from gateway.web.socket import VisitorSocket
+
+log = logging.getLogger(__name__)
+
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+HEARTBEAT_S = 25.0  # ping interval; a peer that does not answer is dropped
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def setup(app: web.Application) -> None:
+    """Register the web adapter and mount the web routes. Without ``OMNIGATE_WEB_SECRET`` the
+    widget and demo page are still served, but sessions and sockets answer 503."""
+    gw = app[GATEWAY]
+    s = gw.settings
+    gw.adapters[ChannelName.web] = web_channel.WebAdapter(
+        gw.redis, gw.live, log_ttl_s=max(s.session_ttl_s, s.web_token_ttl_s)
+    )
+    try:
+        secret: str | None = s.effective_web_secret
+    except ConfigError as exc:
+        log.warning("web chat is off: %s", exc)
+        secret = None
+    app[WEB] = WebChannel(gw, secret)
+    app.router.add_post("/web/session", session)
+    app.router.add_route("OPTIONS", "/web/session", preflight)
+    app.router.add_get("/web/ws", websocket)
+    app.router.add_get("/web/widget.js", widget_js)
+    app.router.add_get("/", demo_page)
+    # The demo shop's product pictures (its image_url values point here).
+    app.router.add_static("/static/img/", STATIC / "img", append_version=False)
+    app.on_shutdown.append(_close_sockets)
+
+
+@dataclass
+class WebChannel:
+    """The web channel's state in one gateway process."""
+
+    gw: Gateway
+    secret: str | None
+    sockets: weakref.WeakSet[VisitorSocket] = field(default_factory=weakref.WeakSet)
+
+    def require_secret(self) -> str:
+        if self.secret is None:
+            missing = (
+                "web chat is not configured: OMNIGATE_WEB_SECRET is missing, and has no default"
+            )
+            raise Unavailable(missing, public=missing)
+        return self.secret
+
+
+WEB = web.AppKey("web", WebChannel)
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+async def session(request: web.Request) -> web.Response:
+    """A visitor token: ``{"token": old}`` continues that session while ``old`` is valid;
+    an empty body, or an expired or foreign token, starts a new one."""
+    channel = request.app[WEB]
+    secret = channel.require_secret()
+    body = await request.read()
+    old: object = None
+    if body.strip():
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _cors(json_error(400, "body is not valid JSON"))
+        if not isinstance(data, dict):
+            return _cors(json_error(400, "body must be a JSON object"))
+        old = data.get("token")
+        if old is not None and not isinstance(old, str):
+            return _cors(json_error(400, "'token' must be a string"))
+    session_id = None
+    if isinstance(old, str) and old:
+        with contextlib.suppress(web_tokens.BadToken):
+            session_id = web_tokens.verify(secret, old).session_id
+    s = channel.gw.settings
+    r = channel.gw.redis
+    try:
+        # Renewal only while the session is younger than its maximum age (the key's TTL).
+        if session_id is not None and not await r.exists(K.WEB_SESSION + session_id):
+            session_id = None
+        if session_id is None:
+            if await _too_many_new_sessions(
+                r, request.remote or "unknown", s.web_new_sessions_per_min
+            ):
+                return _cors(json_error(429, "too many new chat sessions; try again in a minute"))
+            session_id = web_tokens.new_session_id()
+            await r.set(K.WEB_SESSION + session_id, int(time.time()), ex=s.web_session_max_age_s)
+            lifetime = s.web_token_ttl_s
+        else:
+            left = await r.ttl(K.WEB_SESSION + session_id)
+            lifetime = max(min(s.web_token_ttl_s, int(left)), 60)
+    except (RedisError, OSError) as exc:
+        raise Unavailable(f"web session store: {exc}") from exc
+    token = web_tokens.issue(secret, session_id, lifetime)
+    return _cors(web.json_response({"session_id": session_id, "token": token}))
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight for ``POST /web/session`` from a shop's own pages."""
+    return web.Response(status=204, headers=CORS)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """The visitor's socket; the token is checked before the upgrade."""
+    channel = request.app[WEB]
+    secret = channel.require_secret()
+    try:
+        visitor = web_tokens.verify(secret, request.query.get("token"))
+    except web_tokens.BadToken as exc:
+        return json_error(401, str(exc))
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT_S, max_msg_size=channel.gw.settings.max_body_bytes
+    )
+    if not ws.can_prepare(request).ok:
+        return json_error(400, "GET /web/ws expects a websocket upgrade")
+    sock = VisitorSocket(ws)
+    await sock.accept(request)
+    channel.sockets.add(sock)
+    try:
+        conv = web_channel.conversation_key(visitor.session_id)
+        bind(conversation=conv)
+        async with channel.gw.live.listen(conv) as events:
+            await VisitorConnection(channel.gw, sock, visitor, events).run()
+    finally:
+        channel.sockets.discard(sock)
+        await sock.close()
+    return ws
+
+
+async def widget_js(request: web.Request) -> web.FileResponse:
+    """The embeddable widget."""
+    return web.FileResponse(
+        STATIC / "widget.js",
+        headers={
+            "Content-Type": "text/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=300",
+            "Access-Control-Allow-Origin": "*",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def demo_page(request: web.Request) -> web.FileResponse:
+    """The demo shop page, with the widget on it."""
+    return web.FileResponse(
+        STATIC / "demo.html",
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def _too_many_new_sessions(r: Any, client: str, limit: int) -> bool:
+    """New visitor sessions per client address and minute (each is a fresh conversation, with
+    a fresh count of email-gate attempts)."""
+    key = f"{K.RATE}web-session:{client}"
+    pipe = r.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, 60, nx=True)
+    count, _ = await pipe.execute()
+    return int(count) > limit
+
+
+def _cors(resp: web.Response) -> web.Response:
+    resp.headers.update(CORS)
+    return resp
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown: tell every open widget to reconnect (to another replica, or to us later)."""
+    for sock in list(app[WEB].sockets):
+        await sock.close(WSCloseCode.GOING_AWAY, "gateway restarting")
