@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,26 @@ class ChannelName(StrEnum):
     slack = "slack"
     web = "web"
     api = "api"
+
+
+class ConversationAddress(NamedTuple):
+    """Where a conversation lives: its channel and the platform's conversation id. Its key,
+    ``channel:conversation``, names the conversation everywhere (Redis keys, tasks, logs)."""
+
+    channel: ChannelName
+    conversation: str
+
+    def key(self) -> str:
+        """``channel:conversation``."""
+        return f"{self.channel.value}:{self.conversation}"
+
+    @classmethod
+    def parse(cls, key: str) -> ConversationAddress:
+        """The address a ``key()`` names (the conversation id may itself hold colons)."""
+        channel, sep, conversation = key.partition(":")
+        if not sep or not conversation:
+            raise ValueError(f"{key!r} is not a conversation key (channel:conversation)")
+        return cls(ChannelName(channel), conversation)
 
 
 class _Model(BaseModel):
@@ -59,13 +79,17 @@ class Inbound(_Model):
     payload: str | None = None
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = Field(default_factory=_now)
+    # Who speaks: the customer; an agent answering them from the agents' console; or omnigate
+    # itself (the handoff timeout). Agents' and system messages are queued in the customer's
+    # conversation, so they are handled in order with the customer's own.
+    author: Literal["customer", "agent", "system"] = "customer"
     # Platform details the adapter needs to answer in place (e.g. a Slack thread_ts).
     meta: dict[str, str] = Field(default_factory=dict)
 
     @property
     def conversation_key(self) -> str:
         """The key that names this conversation everywhere: ``channel:conversation``."""
-        return f"{self.channel.value}:{self.conversation}"
+        return ConversationAddress(self.channel, self.conversation).key()
 
     @property
     def dedupe_key(self) -> str:
@@ -105,8 +129,8 @@ class Outbound(_Model):
     """Replies on their way back to one conversation of one channel.
 
     ``first_seq`` numbers the replies within the conversation: reply ``i`` has sequence
-    number ``first_seq + i``. Written by the worker while it holds the conversation lock, so
-    the numbers follow the order of turns.
+    number ``first_seq + i``. It is 0 until the worker numbers them (``workers.outgoing.number``),
+    while it holds the conversation lock, so the numbers follow the order of turns.
     """
 
     channel: ChannelName
@@ -114,7 +138,7 @@ class Outbound(_Model):
     user: User
     in_reply_to: str | None = None  # Inbound.id
     replies: tuple[Reply, ...]
-    first_seq: int = Field(ge=1)
+    first_seq: int = Field(0, ge=0)
     meta: dict[str, str] = Field(default_factory=dict)
     # "bot" (the brain), "agent" (a human in the agents' console), "system" (notices).
     author: Literal["bot", "agent", "system"] = "bot"
@@ -122,4 +146,4 @@ class Outbound(_Model):
     @property
     def conversation_key(self) -> str:
         """``channel:conversation``, as ``Inbound.conversation_key``."""
-        return f"{self.channel.value}:{self.conversation}"
+        return ConversationAddress(self.channel, self.conversation).key()

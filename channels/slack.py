@@ -22,7 +22,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.schema import Attachment, ChannelName, Inbound, Product, Reply, User
+from channels.schema import (
+    Attachment,
+    ChannelName,
+    ConversationAddress,
+    Inbound,
+    Product,
+    Reply,
+    User,
+)
 
 MAX_BLOCKS = 50  # blocks in one message
 SECTION_TEXT_LIMIT = 3000  # characters of a section's text
@@ -396,18 +404,19 @@ def agent_inbound(
 ) -> Inbound:
     """An agent's message (or "Return to bot") for the customer of conversation ``conv``
     (``channel:conversation``, any channel): queued in that conversation, so it is handled in
-    order with the customer's own messages; ``meta["role"] == "agent"`` tells the worker."""
-    channel, _, conversation = conv.partition(":")
-    meta = {"role": "agent", "agent_user": agent.id}
+    order with the customer's own messages; ``author == "agent"`` tells the worker."""
+    address = ConversationAddress.parse(conv)
+    meta = {"agent_user": agent.id}
     if thread:
         meta["agent_thread"] = thread
     return Inbound(
-        channel=ChannelName(channel),
+        channel=address.channel,
         platform_id=platform_id,
         user=agent,
-        conversation=conversation,
+        conversation=address.conversation,
         text=text,
         payload=payload,
+        author="agent",
         meta=meta,
     )
 

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from channels import constants as K
 from channels.base import LivePublisher
-from channels.schema import ChannelName, Inbound, Outbound, Reply, User
+from channels.schema import ChannelName, ConversationAddress, Inbound, Outbound, Reply, User
 
 LOG_KEEP = 200  # reply frames kept per conversation for resume and reload
 MAX_ID_CHARS = 128
@@ -107,7 +107,7 @@ def to_inbound(session_id: str, frame: MessageFrame) -> Inbound:
 
 def conversation_key(session_id: str) -> str:
     """The conversation key of a visitor: ``web:<session_id>``."""
-    return f"{ChannelName.web.value}:{session_id}"
+    return ConversationAddress(ChannelName.web, session_id).key()
 
 
 def reply_frame(seq: int, reply: Reply) -> dict[str, Any]:

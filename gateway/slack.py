@@ -13,7 +13,7 @@ event carry the same event id and are dropped as duplicates.
 Customers: direct messages, mentions in channels and button clicks; whatever comes from a
 shared channel is answered in the person's DM with the app (``gateway.slack_private``).
 Agents: in ``OMNIGATE_AGENT_CHANNEL``, each handoff is a thread; a person's reply there is queued
-into the customer's conversation (any channel) with ``meta["role"] = "agent"``; the thread's
+into the customer's conversation (any channel) with ``author="agent"``; the thread's
 "Return to bot" button or ``/omnigate resolve`` gives the conversation back.
 
 Sending: each reply is one or more messages (``render_reply``), spaced 1/s per channel by the

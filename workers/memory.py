@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from brain.types import HistoryItem, Session
 from channels import constants as K
+from channels.schema import Inbound
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,17 @@ def remember(session: Session, item: HistoryItem, max_items: int) -> None:
     session.history.append(item)
     if len(session.history) > max_items:
         del session.history[: len(session.history) - max_items]
+
+
+def transcript_text(inbound: Inbound) -> str:
+    """A message as one transcript line: its text, else the button pressed, else the kinds of
+    what it carries."""
+    if inbound.text:
+        return inbound.text
+    if inbound.payload:
+        return f"[button] {inbound.payload}"
+    kinds = ", ".join(a.kind for a in inbound.attachments)
+    return f"[{kinds or 'empty message'}]"
 
 
 def dump_session(session: Session) -> str:

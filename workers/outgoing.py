@@ -3,49 +3,21 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Literal
 
 import redis
 
 from channels import constants as K
-from channels.schema import ChannelName, Outbound, Reply, User
+from channels.schema import ChannelName, Outbound
 
 
-@dataclass
-class Outgoing:
-    """Replies for one conversation, before they get their sequence numbers."""
-
-    channel: ChannelName
-    conversation: str
-    user: User
-    replies: list[Reply]
-    meta: dict[str, str] = field(default_factory=dict)
-    in_reply_to: str | None = None
-    author: Literal["bot", "agent", "system"] = "bot"
-
-    @property
-    def conversation_key(self) -> str:
-        return f"{self.channel.value}:{self.conversation}"
-
-
-def number(r: redis.Redis, out: Outgoing, ttl_s: int) -> Outbound:
+def number(r: redis.Redis, out: Outbound, ttl_s: int) -> Outbound:
     """Give ``out`` its sequence numbers (the caller holds the conversation lock). The counter
     lives as long as the conversation's memory."""
     pipe = r.pipeline(transaction=True)
     pipe.incrby(K.SEQ + out.conversation_key, len(out.replies))
     pipe.expire(K.SEQ + out.conversation_key, ttl_s)
     last = int(pipe.execute()[0])
-    return Outbound(
-        channel=out.channel,
-        conversation=out.conversation,
-        user=out.user,
-        in_reply_to=out.in_reply_to,
-        replies=tuple(out.replies),
-        first_seq=last - len(out.replies) + 1,
-        meta=out.meta,
-        author=out.author,
-    )
+    return out.model_copy(update={"first_seq": last - len(out.replies) + 1})
 
 
 def stream_fields(out: Outbound) -> dict[str, str]:

@@ -28,7 +28,7 @@ CHANNELS = tuple(c.value for c in ChannelName)
 def remember(r: redis.Redis, inbound: Inbound, session: Session, ttl_s: int) -> None:
     """Record that ``inbound``'s author (and the email the session verified) wrote in its
     conversation. Agents and omnigate's own system messages are not customers."""
-    if inbound.meta.get("role") in ("agent", "system"):
+    if inbound.author != "customer":
         return
     conv = inbound.conversation_key
     keys = [f"{K.PERSON}{inbound.channel.value}:{inbound.user.id}"]

@@ -29,7 +29,7 @@ from redis.lock import Lock
 
 from brain.types import HistoryItem, Session, Turn
 from channels import constants as K
-from channels.schema import Inbound, Reply
+from channels.schema import Inbound, Outbound, Reply
 from gateway.logs import bind
 from gateway.settings import Settings
 from workers import people
@@ -38,8 +38,8 @@ from workers.context import WorkerContext, forget_context, worker_context
 from workers.guessing import GuessGuard
 from workers.handoff import state as handoff
 from workers.handoff.timeout import schedule
-from workers.memory import dump_session, load_session, remember, session_key
-from workers.outgoing import Outgoing, number, stream_fields, typing_fields
+from workers.memory import dump_session, load_session, remember, session_key, transcript_text
+from workers.outgoing import number, stream_fields, typing_fields
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +116,16 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: Lock) -> None:
     people.remember(r, inbound, session, settings.session_ttl_s)  # for `omnigate forget`
 
 
-def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Outgoing]:
+def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Outbound]:
     """Route the message (bot or agent), run the brain, and update the transcript."""
     settings = ctx.settings
-    role = inbound.meta.get("role")
+    # The transcript calls the customer "user", as the brain's prompts do.
     author: Literal["agent", "system", "user"] = (
-        "agent" if role == "agent" else "system" if role == "system" else "user"
+        "user" if inbound.author == "customer" else inbound.author
     )
     routed = handoff.route(inbound, session, settings)
     if routed is not None:
-        remember(session, HistoryItem(role=author, text=_as_text(inbound)), _max(settings))
+        remember(session, HistoryItem(role=author, text=transcript_text(inbound)), _max(settings))
         return routed
 
     guard = GuessGuard(ctx.redis, getattr(ctx.brain, "nlu", None))  # the brain's entity finder
@@ -139,28 +139,19 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
         log.exception("the brain failed on a turn of %s", inbound.conversation_key)
         replies = [Reply(text=APOLOGY)]
     guard.after(inbound, session, check)
-    remember(session, HistoryItem(role="user", text=_as_text(inbound)), _max(settings))
+    remember(session, HistoryItem(role="user", text=transcript_text(inbound)), _max(settings))
     extra = handoff.after_brain(inbound, session, replies, settings, schedule)
     for reply in replies:
         remember(session, HistoryItem(role="bot", text=reply.text), _max(settings))
-    customer = Outgoing(
+    customer = Outbound(
         channel=inbound.channel,
         conversation=inbound.conversation,
         user=inbound.user,
-        replies=replies,
+        replies=tuple(replies),
         meta=dict(inbound.meta),
         in_reply_to=inbound.id,
     )
     return [customer, *extra]
-
-
-def _as_text(inbound: Inbound) -> str:
-    if inbound.text:
-        return inbound.text
-    if inbound.payload:
-        return f"[button] {inbound.payload}"
-    kinds = ", ".join(a.kind for a in inbound.attachments)
-    return f"[{kinds or 'empty message'}]"
 
 
 def _max(settings: Settings) -> int:

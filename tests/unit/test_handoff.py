@@ -10,11 +10,10 @@ import pytest
 
 from brain.types import HistoryItem, Session
 from channels import constants as K
-from channels.schema import ChannelName, Inbound, Reply, User
+from channels.schema import ChannelName, Inbound, Outbound, Reply, User
 from channels.slack import agent_inbound, render_reply
 from gateway.settings import load_settings
 from workers.handoff import state as handoff
-from workers.outgoing import Outgoing
 
 SETTINGS = load_settings(
     OMNIGATE_AGENT_CHANNEL="C0AGENTS",
@@ -57,7 +56,7 @@ def agent(text: str = "", payload: str | None = None, conv: str = "telegram:42")
     )
 
 
-def open_handoff(session: Session, inbound: Inbound | None = None) -> list[Outgoing]:
+def open_handoff(session: Session, inbound: Inbound | None = None) -> list[Outbound]:
     inbound = inbound or customer("I want a human")
     session.history.append(HistoryItem(role="user", text=inbound.text))
     return handoff.after_brain(
@@ -65,7 +64,7 @@ def open_handoff(session: Session, inbound: Inbound | None = None) -> list[Outgo
     )
 
 
-def texts(outs: list[Outgoing]) -> list[tuple[str, str]]:
+def texts(outs: list[Outbound]) -> list[tuple[str, str]]:
     return [(o.conversation_key, o.replies[0].text) for o in outs]
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from channels.schema import Attachment, Button, Inbound, Outbound, Product, Reply, User
+from channels.schema import (
+    Attachment,
+    Button,
+    ChannelName,
+    ConversationAddress,
+    Inbound,
+    Outbound,
+    Product,
+    Reply,
+    User,
+)
 
 
 def test_inbound_survives_a_json_round_trip() -> None:
@@ -72,3 +82,24 @@ def test_inbound_rejects_bad_fields(bad: dict[str, object]) -> None:
     }
     with pytest.raises(ValidationError):
         Inbound.model_validate({**base, **bad})
+
+
+def test_a_conversation_key_names_its_channel_and_conversation() -> None:
+    address = ConversationAddress(ChannelName.slack, "C01/1700000000.0001")
+    assert address.key() == "slack:C01/1700000000.0001"
+    assert ConversationAddress.parse(address.key()) == address
+
+
+def test_a_conversation_id_may_hold_colons() -> None:
+    assert ConversationAddress.parse("web:a:b") == ConversationAddress(ChannelName.web, "a:b")
+
+
+@pytest.mark.parametrize("key", ["telegram", "telegram:", "fax:42"])
+def test_a_malformed_conversation_key_is_refused(key: str) -> None:
+    with pytest.raises(ValueError):
+        ConversationAddress.parse(key)
+
+
+def test_a_platform_message_is_the_customers_unless_said_otherwise() -> None:
+    msg = Inbound(channel="web", platform_id="m1", user=User(id="v"), conversation="v")
+    assert msg.author == "customer"

@@ -218,4 +218,5 @@ def test_an_agent_reply_is_queued_in_the_customers_conversation() -> None:
         "web:visitor-1", User(id="UA"), "slack-agent:Ev9", text="Hello", thread="1.2"
     )
     assert agent.conversation_key == "web:visitor-1"
-    assert agent.meta == {"role": "agent", "agent_user": "UA", "agent_thread": "1.2"}
+    assert agent.author == "agent"
+    assert agent.meta == {"agent_user": "UA", "agent_thread": "1.2"}

@@ -8,10 +8,10 @@ the conversation's lock, so the state changes in the order the messages came:
   agents' Slack channel (an outgoing with meta ``handoff_for=<conv>``, ``opening="1"``; the
   Slack adapter keeps the thread's ts) and schedules the agent timeout (``timeout``);
 - while with an agent the bot stays silent: ``route`` forwards the customer's messages to the
-  thread (``opening=""``), and sends the agent's messages (inbound with ``meta["role"] ==
-  "agent"``, queued in the customer's own conversation) to the customer on their channel;
+  thread (``opening=""``), and sends the agent's messages (inbound with ``author="agent"``,
+  queued in the customer's own conversation) to the customer on their channel;
 - the agent's "Return to bot" (payload ``K.RESOLVE_PAYLOAD``) gives the conversation back;
-- the agent timeout (a system inbound, ``meta["role"] == "system"``) tells the customer
+- the agent timeout (an inbound with ``author="system"``) tells the customer
   nobody is free and offers to leave an email; an email then closes the handoff.
 """
 
@@ -26,9 +26,17 @@ from typing import Any, Literal
 from brain.types import Handoff, Session
 from channels import constants as K
 from channels.inert import inert
-from channels.schema import Button, ChannelName, Inbound, Reply, User
+from channels.schema import (
+    Button,
+    ChannelName,
+    ConversationAddress,
+    Inbound,
+    Outbound,
+    Reply,
+    User,
+)
 from gateway.settings import Settings
-from workers.outgoing import Outgoing
+from workers.memory import transcript_text
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +65,26 @@ def resolve_payload(conv: str) -> str:
 def timeout_inbound(conv: str, handoff_id: str) -> Inbound:
     """The system message that tells conversation ``conv`` its agent timeout is up; its
     platform id makes a second delivery of the timeout task a duplicate."""
-    channel, _, conversation = conv.partition(":")
+    address = ConversationAddress.parse(conv)
     return Inbound(
-        channel=ChannelName(channel),
+        channel=address.channel,
         platform_id=f"handoff-timeout:{handoff_id}",
         user=CONSOLE_USER,
-        conversation=conversation,
+        conversation=address.conversation,
         text="[no agent answered in time]",
-        meta={"role": "system", "event": TIMEOUT_EVENT, "handoff": handoff_id},
+        author="system",
+        meta={"event": TIMEOUT_EVENT, "handoff": handoff_id},
     )
 
 
 # --- routing ----------------------------------------------------------------------------------
 
 
-def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing] | None:
+def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outbound] | None:
     """Turns the bot must not answer. ``None``: run the brain as usual."""
-    role = inbound.meta.get("role")
-    if role == "agent":
+    if inbound.author == "agent":
         return _from_agent(inbound, session, settings)
-    if role == "system":
+    if inbound.author == "system":
         return _from_system(inbound, session, settings)
     if session.state != "with_agent":
         return None
@@ -95,7 +103,7 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoi
     h.customer_meta = dict(inbound.meta)
     conv = inbound.conversation_key
     who = inert(_name(inbound.user))
-    said = _as_text(inbound)
+    said = transcript_text(inbound)
     if h.timed_out_at is not None and h.email is None and (m := EMAIL.search(said)):
         h.email = m.group(0)
         _close(session, "email")
@@ -118,7 +126,7 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoi
     return [_to_console(conv, f"**{who}:** {inert(said)}", settings)]
 
 
-def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
+def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[Outbound]:
     """An agent's message or "Return to bot", queued in the customer's conversation."""
     conv = inbound.conversation_key
     agent = _name(inbound.user)
@@ -148,7 +156,7 @@ def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[
     return [_to_customer(inbound, session, inbound.text, "agent")]
 
 
-def _from_system(inbound: Inbound, session: Session, settings: Settings) -> list[Outgoing]:
+def _from_system(inbound: Inbound, session: Session, settings: Settings) -> list[Outbound]:
     """Notices from omnigate itself; the agent timeout is the one there is."""
     h = session.handoff
     if inbound.meta.get("event") != TIMEOUT_EVENT:
@@ -191,7 +199,7 @@ def after_brain(
     replies: list[Reply],
     settings: Settings,
     schedule: ScheduleTimeout,
-) -> list[Outgoing]:
+) -> list[Outbound]:
     """When the brain hands off, open a thread in the agents' console with the transcript and
     ``schedule`` the agent timeout."""
     if not any(r.handoff for r in replies) or session.state == "with_agent":
@@ -203,7 +211,7 @@ def after_brain(
     summary = _summary(session)
     h = Handoff(
         requested_at=datetime.now(UTC),
-        reason=_as_text(inbound)[:SUMMARY_CHARS],
+        reason=transcript_text(inbound)[:SUMMARY_CHARS],
         summary=summary,
         customer=inbound.user,
         customer_meta=dict(inbound.meta),
@@ -247,31 +255,31 @@ def _summary(session: Session) -> str:
 # --- outgoing ----------------------------------------------------------------------------------
 
 
-def _to_console(conv: str, text: str, settings: Settings, *, opening: bool = False) -> Outgoing:
+def _to_console(conv: str, text: str, settings: Settings, *, opening: bool = False) -> Outbound:
     """A message for the agents' channel, in the thread of conversation ``conv``."""
     assert settings.agent_channel
     buttons = (Button(title="Return to bot", payload=resolve_payload(conv)),) if opening else ()
-    return Outgoing(
+    return Outbound(
         channel=ChannelName.slack,
         conversation=settings.agent_channel,
         user=CONSOLE_USER,
-        replies=[Reply(text=text, buttons=buttons)],
+        replies=(Reply(text=text, buttons=buttons),),
         meta={"handoff_for": conv, "opening": "1" if opening else ""},
         author="system",
     )
 
 
-def _to_customer(inbound: Inbound, session: Session, text: str, author: Author) -> Outgoing:
+def _to_customer(inbound: Inbound, session: Session, text: str, author: Author) -> Outbound:
     """A message to the customer of ``inbound``'s conversation, where they last wrote."""
     h = session.handoff
-    customer_side = inbound.meta.get("role") not in ("agent", "system")
+    customer_side = inbound.author == "customer"
     meta: dict[str, Any] = dict(inbound.meta if customer_side or h is None else h.customer_meta)
     user = inbound.user if customer_side or h is None or h.customer is None else h.customer
-    return Outgoing(
+    return Outbound(
         channel=inbound.channel,
         conversation=inbound.conversation,
         user=user,
-        replies=[Reply(text=text)],
+        replies=(Reply(text=text),),
         meta=meta,
         in_reply_to=inbound.id,
         author=author,
@@ -280,11 +288,3 @@ def _to_customer(inbound: Inbound, session: Session, text: str, author: Author) 
 
 def _name(user: User) -> str:
     return user.name or user.id
-
-
-def _as_text(inbound: Inbound) -> str:
-    if inbound.text:
-        return inbound.text
-    if inbound.payload:
-        return f"[button] {inbound.payload}"
-    return "[" + (", ".join(a.kind for a in inbound.attachments) or "empty message") + "]"
