@@ -173,7 +173,7 @@ def cmd_test_conversations(args: argparse.Namespace) -> int:
     brain = ShopBrain(settings.brain_config(), today=(lambda: today) if today is not None else None)
     results = run_suite(suite, brain, before_each=brain.reload_store)
     print(format_report(suite, results))
-    return 0 if all(r.passed for r in results) else 1
+    return 0 if all(r.ok for r in results) else 1
 
 
 def cmd_forget(args: argparse.Namespace) -> int:

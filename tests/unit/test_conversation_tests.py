@@ -119,6 +119,33 @@ conversations:
     assert "reply: Here are 2 tents." in report
 
 
+def test_a_known_failure_is_reported_but_does_not_fail_the_run(tmp_path: Path) -> None:
+    suite = load_suite(
+        write(
+            tmp_path,
+            """
+conversations:
+  - name: tents are not a return answer
+    known_failure: the bot shows products here
+    turns:
+      - user: "show me tents"
+        expect: {products: none}
+  - name: returns
+    known_failure: fixed since
+    turns:
+      - user: "can I return it?"
+        expect: {contains: ["30 days"]}
+""",
+        )
+    )
+    results = run_suite(suite, BRAIN)
+    assert [r.mark for r in results] == ["KNOWN", "FIXED"]
+    assert all(r.ok for r in results)
+    report = format_report(suite, results)
+    assert "1/2 conversations passed, 1 known failure(s)" in report
+    assert "known failure: the bot shows products here" in report
+
+
 def test_each_conversation_gets_a_fresh_session(tmp_path: Path) -> None:
     brain = ScriptedBrain(BRAIN.answers)
     resets: list[int] = []
