@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from brain.product_facts import Constraint, cut_constraints, superlative
+
 # --- price phrases ------------------------------------------------------------------------
 
 # A number as people type prices: 100 · 99.99 · 1,299 · 1.299,50 · 12,50 · 1.5k
@@ -75,7 +77,7 @@ _IN_STOCK = re.compile(r"\b(?:in\s+stock|available(?:\s+now)?|on\s+hand)\b", re.
 
 # Words that carry no product meaning; left out of ``text`` so that "show me something
 # cheaper" has no subject of its own and inherits the previous one.
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     """a an the i i'm i'd i'll i've im id me my we our you your please pls some something
     anything any one ones need needs want wants wanted would like looking look for show find
     get got buy
@@ -88,7 +90,9 @@ _STOPWORDS = frozenset(
     products options option maybe around about under over below above between budget than
     eur euro euros usd dollar dollars gbp pound pounds inr rupee rupees bucks k s
     what's whats popular bestseller bestsellers best selling seller sellers trending right
-    shop store customers people buying bought""".split()
+    shop store customers people buying bought sell sells selling carry stock stocked offer
+    kind type sort cheapest lightest heaviest warmest brightest biggest largest roomiest
+    smallest priciest lighter heavier warmer brighter bigger larger smaller""".split()
 )
 
 # Everyday words mapped to words catalogs use in category names. Only single words: a
@@ -158,6 +162,10 @@ class CatalogQuery:
     cheaper: bool = False  # "cheaper", "less expensive": below the last shown product(s)
     similar: bool = False  # "like the last one", "similar": near the last shown product(s)
     in_stock: bool = True  # always: the shop never recommends what it cannot sell
+    # Bounds on what rows state ("for 4 people", "under 1 kg"): (kind, op, value) triples
+    # (see ``product_facts.Constraint``); plain tuples so that the query serialises.
+    constraints: tuple[tuple[str, str, float], ...] = ()
+    superlative: tuple[str, str] | None = None  # ("weight", "asc") for "the lightest"
 
     @property
     def has_subject(self) -> bool:
@@ -173,7 +181,12 @@ class CatalogQuery:
     def is_follow_up(self) -> bool:
         """A refinement of the previous request ("cheaper", "under 50 then?", "like that
         one"). A bare "recommend me something" is not: it starts afresh."""
-        return self.cheaper or self.similar or (not self.has_subject and self.has_filters)
+        refines = self.has_filters or bool(self.constraints) or self.superlative is not None
+        return self.cheaper or self.similar or (not self.has_subject and refines)
+
+    def bounds(self) -> list[Constraint]:
+        """The constraints as ``Constraint`` objects."""
+        return [Constraint(kind, op, float(value)) for kind, op, value in self.constraints]
 
     def price_ok(self, price: float) -> bool:
         """Whether ``price`` lies in the asked window."""
@@ -190,6 +203,8 @@ class CatalogQuery:
         d = asdict(self)
         d["categories"] = list(self.categories)
         d["brands"] = list(self.brands)
+        d["constraints"] = [list(c) for c in self.constraints]
+        d["superlative"] = list(self.superlative) if self.superlative else None
         return d
 
     @classmethod
@@ -199,6 +214,13 @@ class CatalogQuery:
         for key in ("categories", "brands"):
             if key in known:
                 known[key] = tuple(known[key] or ())
+        if "constraints" in known:
+            known["constraints"] = tuple(
+                (str(k), str(op), float(v)) for k, op, v in known["constraints"] or ()
+            )
+        if known.get("superlative"):
+            kind, direction = known["superlative"]
+            known["superlative"] = (str(kind), str(direction))
         return cls(**known)
 
     def merged_into(self, previous: CatalogQuery) -> CatalogQuery:
@@ -219,7 +241,20 @@ class CatalogQuery:
             new = replace(new, min_price=self.min_price, min_inclusive=self.min_inclusive)
         if self.max_price is not None:
             new = replace(new, max_price=self.max_price, max_inclusive=self.max_inclusive)
-        return new
+        if self.constraints:
+            kinds = {c[0] for c in self.constraints}
+            kept = tuple(c for c in previous.constraints if c[0] not in kinds)
+            new = replace(new, constraints=kept + self.constraints)
+        return replace(new, superlative=self.superlative or previous.superlative)
+
+
+def wants_other(text: str) -> bool:
+    """Whether a message asks for another product than the one it names: "cheaper",
+    "similar", "an alternative", "like X but …"."""
+    return bool(_CHEAPER.search(text) or _SIMILAR.search(text) or _LIKE_BUT.search(text))
+
+
+_LIKE_BUT = re.compile(r"like.*but|instead of", re.I)
 
 
 def singular(word: str) -> str:
@@ -276,7 +311,7 @@ def category_terms(
     for title, category in titled:
         names.add(category)
         for word in {singular(t) for t in tokens(title)}:
-            if len(word) >= 3 and not word.isdigit() and word not in _STOPWORDS:
+            if len(word) >= 3 and not word.isdigit() and word not in STOPWORDS:
                 seen[word][category] += 1
     terms = {
         word: next(iter(cats))
@@ -287,7 +322,7 @@ def category_terms(
     # category too, unless other categories' titles use it ("running" in "running tights").
     for category in names:
         for word in (singular(t) for t in tokens(category)):
-            if len(word) >= 3 and word not in _STOPWORDS and set(seen.get(word, {})) <= {category}:
+            if len(word) >= 3 and word not in STOPWORDS and set(seen.get(word, {})) <= {category}:
                 terms.setdefault(word, category)
     return terms
 
@@ -303,7 +338,9 @@ def parse_query(
     ``category_terms`` (optional, from ``category_terms()``) maps product words to the
     category that holds them, for catalogs whose categories are broad ("apparel").
     """
-    rest, prices = _cut_prices(text)
+    rest, bounds = cut_constraints(text)  # first: "under 1 kg" is no price
+    best = superlative(rest)
+    rest, prices = _cut_prices(rest)
     cheaper = bool(_CHEAPER.search(rest))
     rest = _CHEAPER.sub(" ", rest)
     similar = bool(_SIMILAR.search(rest))
@@ -311,10 +348,10 @@ def parse_query(
     rest = _IN_STOCK.sub(" ", rest)
 
     toks = tokens(rest)
-    forms = [_forms(t) for t in toks]
+    forms = [word_forms(t) for t in toks]
     cats = _match_categories(forms, categories, category_terms or {})
     found_brands = _match_brands(toks, brands)
-    content = [t for t in toks if t not in _STOPWORDS and not t.isdigit()]
+    content = [t for t in toks if t not in STOPWORDS and not t.isdigit()]
     return CatalogQuery(
         text=" ".join(content),
         category=cats[0] if cats else None,
@@ -322,11 +359,13 @@ def parse_query(
         brands=tuple(found_brands),
         cheaper=cheaper,
         similar=similar,
+        constraints=tuple((c.kind, c.op, c.value) for c in bounds),
+        superlative=best,
         **prices,
     )
 
 
-def _forms(token: str) -> set[str]:
+def word_forms(token: str) -> set[str]:
     """A query word plus its singular and synonyms."""
     s = singular(token)
     out = {token, s}

@@ -18,7 +18,7 @@ import logging
 import re
 from typing import Any
 
-from brain.flows import orders, products, talk
+from brain.flows import orders, product_info, products, talk
 from brain.flows.common import HUMAN, Answer, Context
 from brain.generation import GenerationError
 from brain.generation_grounded import release_checked
@@ -59,6 +59,8 @@ _QUESTION = re.compile(
     re.I,
 )
 # --- end orders helper ---
+# A search, or a question on products (named, or the ones just shown).
+PRODUCT_INTENTS = {"product_search", "product_question"}
 FAILURES_BEFORE_HANDOFF = 2
 # Below this intent confidence, an order id or email in the message means "my order".
 ENTITY_OVERRIDE = 0.8
@@ -215,6 +217,14 @@ class Dialogue:
         if (ids or emails) and (intent.confidence < ENTITY_OVERRIDE or name == "out_of_scope"):
             return orders.order_flow(ctx, slots, "track", text, ids, emails)
         unsure = intent.confidence < self.threshold or name == "out_of_scope"
+        # --- questions on named or shown products (issue 12, item 4) ---
+        if name in PRODUCT_INTENTS or unsure:
+            mentions = product_info.named_products(ctx, text)
+            if mentions:
+                return product_info.answer(ctx, slots, text, mentions)
+            if product_info.asks_about_shown(slots, text):
+                return product_info.about_shown(ctx, slots, text)
+        # --- end of product questions ---
         names_product, follow_up = products.product_request(ctx, slots, text)
         if name != "product_search" and (follow_up or (unsure and names_product)):
             return products.recommend(ctx, slots, text)
@@ -241,7 +251,7 @@ class Dialogue:
             return talk.thanks(ctx)
         if name == "goodbye":
             return talk.goodbye(ctx)
-        if name == "product_search":
+        if name in PRODUCT_INTENTS:
             return products.recommend(ctx, slots, text)
         if name == "out_of_scope":
             return talk.out_of_scope(ctx)

@@ -27,15 +27,33 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from brain.catalog_query import CatalogQuery, category_terms, parse_query
+from brain.catalog_query import (
+    STOPWORDS,
+    CatalogQuery,
+    category_terms,
+    parse_query,
+    singular,
+    tokens,
+    word_forms,
+)
 from brain.config import BrainConfig
 from brain.embeddings import Embedder, resolve_device
+from brain.product_facts import (
+    NUMERIC_KINDS,
+    SIZE_KINDS,
+    Constraint,
+    Fact,
+    attribute_values,
+    comparative,
+    extract,
+)
+from brain.product_names import NameIndex
 from brain.recs_blend import blend
 from brain.recs_bundle import (
     RecsBundle,
@@ -59,6 +77,19 @@ MAX_VIEWED = 20
 MAX_HISTORY = 50
 QUICK_TRAIN_SECONDS = 5.0
 QUERY_CACHE_SIZE = 1024
+# A request is about something the shop sells when its words come at least this close
+# (cosine) to some product's text. Measured on labelled requests for two packs
+# (tests/data/relevance/*.csv, tests/unit/test_relevance.py prints precision and recall).
+RELEVANCE_THRESHOLD = 0.45
+# ... or at least this close when one of its words (or a synonym) is a word of the catalog's
+# titles, categories or brands ("a rucksack" → "backpack", "a throw for my couch").
+RELEVANCE_LEXICAL_THRESHOLD = 0.3
+# "The lightest tent": the superlative orders the products this close to the best match,
+# so that "the lightest" of outdoor gear is still a tent.
+SUPERLATIVE_MARGIN = 0.12
+# Weight of the share of the request's words a title has (exact words beat near meanings
+# among products of similar cosine: "trail running shoes" are trail shoes first).
+TITLE_WEIGHT = 0.1
 
 
 # --- the catalog index ------------------------------------------------------------------------
@@ -85,6 +116,12 @@ class CatalogIndex:
     brand_index: dict[str, int]
     terms: dict[str, str]  # catalog words -> their category (catalog_query.category_terms)
     by_sku: dict[str, int]
+    facts: list[list[Fact]]  # what each row states (product_facts.extract)
+    # numeric kind or generic unit ("GB", "GB ram") -> (N,) float64, NaN = unstated
+    attrs: dict[str, np.ndarray]
+    names: NameIndex  # loose product-name matching
+    vocab: frozenset[str]  # singular words of titles, categories and brands
+    title_words: dict[str, np.ndarray]  # singular title word -> rows whose title has it
 
     @classmethod
     def from_embeddings(cls, products: Sequence[ProductRecord], emb: np.ndarray) -> CatalogIndex:
@@ -94,6 +131,13 @@ class CatalogIndex:
         brands = sorted({p.brand for p in products})
         cat_ix = {c: i for i, c in enumerate(categories)}
         brand_ix = {b: i for i, b in enumerate(brands)}
+        facts = [extract(p.title, p.description) for p in products]
+        values = [attribute_values(fs) for fs in facts]
+        names = sorted({name for v in values for name in v} | set(NUMERIC_KINDS))
+        attrs = {
+            name: np.array([v.get(name, np.nan) for v in values], dtype=np.float64)
+            for name in names
+        }
         return cls(
             products=products,
             emb=np.ascontiguousarray(emb, dtype=np.float32),
@@ -108,6 +152,16 @@ class CatalogIndex:
             brand_index=brand_ix,
             terms=category_terms(((p.title, p.category) for p in products), brands),
             by_sku={p.sku: i for i, p in enumerate(products)},
+            facts=facts,
+            attrs=attrs,
+            names=NameIndex([p.title for p in products], [p.brand for p in products]),
+            vocab=frozenset(
+                singular(t)
+                for p in products
+                for t in tokens(f"{p.title} {p.category} {p.brand}")
+                if t not in STOPWORDS
+            ),
+            title_words=_inverted(products),
         )
 
     @classmethod
@@ -154,7 +208,26 @@ class CatalogIndex:
         if q.brands:
             ids = [self.brand_index[b] for b in q.brands if b in self.brand_index]
             m &= np.isin(self.brand_id, ids)
+        for c in q.bounds():
+            v = self.attribute(c.kind)  # NaN (unstated) fails both comparisons
+            m &= v >= c.value if c.op == ">=" else v <= c.value
         return m
+
+    def attribute(self, kind: str) -> np.ndarray:
+        """(N,) values of a numeric kind, NaN where unstated; "size" is the first of the
+        size kinds (persons, litres) a row states."""
+        if kind == "price":
+            return self.price
+        if kind != "size":
+            # "GB ram" that no row labels so: the unit alone ("GB")
+            values = self.attrs.get(kind)
+            if values is None:
+                values = self.attrs.get(kind.split(" ")[0])
+            return values if values is not None else np.full(len(self.products), np.nan)
+        out = np.full(len(self.products), np.nan)
+        for k in SIZE_KINDS:
+            out = np.where(np.isnan(out), self.attrs[k], out)
+        return out
 
     def relevance(self, qvec: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``qvec`` with the candidates' embeddings: (len(cand),)."""
@@ -167,6 +240,40 @@ class CatalogIndex:
         """Text-only search: the ``k`` most relevant products passing ``q``'s filters."""
         cand = np.flatnonzero(self.mask(q))
         return cand[top_k(self.relevance(qvec, cand), k)] if len(cand) else cand
+
+
+@dataclass
+class Search:
+    """What a product request found, and how sure the shop is that it sells such things."""
+
+    products: list[Product]
+    query: CatalogQuery  # the effective request (follow-ups merged)
+    relevance: float  # best cosine of the request's words with any product; 1.0 with none
+    lexical: bool  # one of the request's words (or a synonym) is a catalog word
+    relaxed: tuple[Constraint, ...]  # bounds no product met: the products come closest
+    ranked_by: str | None  # the kind a superlative (or a relaxed bound) ordered by
+    unstated: str | None = None  # "like X but lighter": the kind X's row does not state
+    indices: list[int] = field(default_factory=list)  # catalog rows of ``products``
+
+    @property
+    def relevant(self) -> bool:
+        """Whether the catalog has something like what was asked for."""
+        return relevant(self.relevance, self.lexical)
+
+
+def relevant(closeness: float, lexical: bool) -> bool:
+    """The relevance decision (thresholds above, measured on labelled requests)."""
+    return closeness >= RELEVANCE_THRESHOLD or (
+        lexical and closeness >= RELEVANCE_LEXICAL_THRESHOLD
+    )
+
+
+def _inverted(products: Sequence[ProductRecord]) -> dict[str, np.ndarray]:
+    rows: dict[str, list[int]] = {}
+    for i, p in enumerate(products):
+        for word in {singular(t) for t in tokens(p.title)}:
+            rows.setdefault(word, []).append(i)
+    return {w: np.array(ix, dtype=np.int64) for w, ix in rows.items()}
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -242,7 +349,12 @@ class Recommender:
     # --- the API the dialogue uses ---
 
     def recommend(self, text: str, slots: dict[str, Any], limit: int = 5) -> list[Product]:
-        """Products for a request, best first; [] when nothing passes the filters.
+        """Products for a request, best first; [] when nothing passes the filters (see
+        ``search``, which also says how relevant the catalog is to the request)."""
+        return self.search(text, slots, limit).products
+
+    def search(self, text: str, slots: dict[str, Any], limit: int = 5) -> Search:
+        """Products for a request, best first, with how relevant the catalog is to it.
 
         Updates ``slots``: ``last_query`` (the effective request, a dict), ``last_products``
         (SKUs shown; unchanged when nothing was found, so "cheaper" still refers to them).
@@ -257,18 +369,121 @@ class Recommender:
             q = q.merged_into(CatalogQuery.from_dict(prev))
         refs = [named] if named is not None else self._reference(slots, q.similar or q.cheaper)
         q = self._apply_reference(q, refs)
+        unstated = None
+        wanted = comparative(text) if refs else None
+        if wanted is not None:
+            q, unstated = self._relative_to(q, refs, *wanted)
+        qvec = self._embed(q.text) if q.text else None
+        relevance = self._closeness(qvec)
 
         mask = idx.mask(q)
+        relaxed: tuple[Constraint, ...] = ()
+        if not mask.any() and q.constraints:
+            relaxed = tuple(q.bounds())  # show the closest instead, and say so
+            mask = idx.mask(replace(q, constraints=()))
         if q.similar:
             mask[refs] = False  # "like the last one" means another one
         cand = np.flatnonzero(mask)
         slots["last_query"] = {**q.to_dict(), "cheaper": False, "similar": False}
+        result = Search([], q, relevance, self._lexical(q.text), relaxed, None, unstated)
         if len(cand) == 0:
-            return []
+            return result
         score = self._scores(q, refs, cand, self._history(slots))
+        words = q.text
+        if q.similar and refs:  # "like the Scout tent": other tents first
+            words = " ".join([words, *(self._type_words(i) for i in refs)]).strip()
+        title_match = self._title_match(words)[cand]
+        score = score + TITLE_WEIGHT * title_match
         best = cand[top_k(score, limit)]
+        order = q.superlative or (
+            (relaxed[0].kind, "desc" if relaxed[0].op == ">=" else "asc") if relaxed else None
+        )
+        if order is not None:
+            ranked = self._ordered_by(cand, score, title_match, qvec, *order)
+            if len(ranked):
+                best, result.ranked_by = ranked[:limit], order[0]
         slots["last_products"] = [idx.products[i].sku for i in best]
-        return [self._card(idx.products[i]) for i in best]
+        result.products = [self._card(idx.products[i]) for i in best]
+        result.indices = [int(i) for i in best]
+        return result
+
+    def relevance(self, text: str) -> tuple[float, bool]:
+        """How close a request's words come to anything the shop sells (max cosine with a
+        product's text; 1.0 for a request with no words of its own, such as "cheaper"), and
+        whether one of them is a catalog word."""
+        idx = self.index
+        q = parse_query(text, idx.categories, idx.brands, idx.terms)
+        return self._closeness(self._embed(q.text) if q.text else None), self._lexical(q.text)
+
+    def is_relevant(self, text: str) -> bool:
+        """Whether the catalog has something like what ``text`` asks for."""
+        return relevant(*self.relevance(text))
+
+    def _type_words(self, i: int) -> str:
+        """The words of a title after brand and model ("2-person tent")."""
+        names = self.index.names
+        return " ".join(names.titles[i][names.brand_len[i] + 1 :])
+
+    def _title_match(self, words: str) -> np.ndarray:
+        """(N,) share of the request's words that each product's title has ("trail" in
+        "trail running shoes" puts the trail shoes first among running shoes)."""
+        idx = self.index
+        out = np.zeros(len(idx.products))
+        toks = [singular(t) for t in tokens(words)]
+        for t in toks:
+            rows = idx.title_words.get(t)
+            if rows is not None:
+                out[rows] += 1.0
+        return out / len(toks) if toks else out
+
+    def _lexical(self, words: str) -> bool:
+        return any(word_forms(t) & self.index.vocab for t in tokens(words))
+
+    def _closeness(self, qvec: np.ndarray | None) -> float:
+        # one matmul over the catalog, no Python loop
+        if qvec is None or not len(self.index.emb):
+            return 1.0
+        return float((self.index.emb @ qvec).max())
+
+    def _ordered_by(
+        self,
+        cand: np.ndarray,
+        score: np.ndarray,
+        title_match: np.ndarray,
+        qvec: np.ndarray | None,
+        kind: str,
+        way: str,
+    ) -> np.ndarray:
+        """Candidates that state ``kind``, the best ``way`` first; with request words, only
+        those within ``SUPERLATIVE_MARGIN`` of the best match, and whose titles have the
+        request's words when some do ("the cheapest tent" is a tent)."""
+        values = self.index.attribute(kind)[cand]
+        keep = ~np.isnan(values)
+        if (title_match[keep] > 0).any():
+            keep &= title_match >= title_match[keep].max()
+        if qvec is not None:
+            rel = self.index.relevance(qvec, cand)
+            keep &= rel >= rel.max() - SUPERLATIVE_MARGIN
+        if not keep.any():
+            return cand[:0]
+        key = values if way == "asc" else -values
+        sel = np.flatnonzero(keep)
+        # by the value, then by the usual score (np.lexsort sorts by the last key first)
+        return cand[sel[np.lexsort((-score[sel], key[sel]))]]
+
+    def _relative_to(
+        self, q: CatalogQuery, refs: list[int], kind: str, way: str
+    ) -> tuple[CatalogQuery, str | None]:
+        """ "Like X but lighter": below X's stated weight (strictly). Returns the query and
+        the kind X does not state, if it does not (then nothing is added)."""
+        values = self.index.attribute(kind)[refs]
+        if kind == "price" or np.isnan(values).all():
+            return q, None if kind == "price" else kind
+        ref = float(np.nanmin(values) if way == "asc" else np.nanmax(values))
+        # strictly below / above: nudge by a relative hair so that equal values fail
+        bound = ref - abs(ref) * 1e-6 - 1e-9 if way == "asc" else ref + abs(ref) * 1e-6 + 1e-9
+        constraint = (kind, "<=" if way == "asc" else ">=", bound)
+        return replace(q, constraints=(*q.constraints, constraint)), None
 
     def note_click(self, slots: dict[str, Any], sku: str) -> None:
         """Remember that the customer opened a product card (payload ``view:SKU``): the
@@ -343,9 +558,19 @@ class Recommender:
             if title and title in low and (best is None or len(title) > best[0]):
                 best = (len(title), i)
         if best is None:
-            return None, text
+            return self._loosely_named(text)
         start = low.index(self.index.products[best[1]].title.lower())
         return best[1], text[:start] + " " + text[start + best[0] :]
+
+    def _loosely_named(self, text: str) -> tuple[int | None, str]:
+        """ "Like the Fjordline Scout but cheaper": the one product a loose name points
+        at, and the text without that product's title words."""
+        single = [m.products[0] for m in self.index.names.mentions(text) if len(m.products) == 1]
+        if not single:
+            return None, text
+        title = {singular(t) for t in tokens(self.index.products[single[0]].title)}
+        rest = " ".join(t for t in text.split() if singular(t.lower().strip(",.?!")) not in title)
+        return single[0], rest
 
     def _reference(self, slots: dict[str, Any], wanted: bool) -> list[int]:
         """The product "the last one" refers to: the card clicked since the last

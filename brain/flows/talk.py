@@ -47,6 +47,7 @@ INTENT_TITLES: dict[str, str] = {
     "contact_customer_service": "Contact customer service",
     "contact_human_agent": "Talk to a human",
     "product_search": "Find a product",
+    "product_question": "A question about a product",
 }
 
 
