@@ -62,7 +62,7 @@ def _intro(ctx: Context, found: Search) -> str:
         bounds = " and ".join(_bound_words(c) for c in found.relaxed)
         return f"Nothing we sell states {bounds}. The closest ({what}):"
     if found.query.superlative and found.ranked_by:
-        word = _SUPERLATIVE_WORDS.get(tuple(found.query.superlative), "best")
+        word = _SUPERLATIVE_WORDS.get(found.query.superlative, "best")
         return f"The {word} first, of those whose product page states it ({what}):"
     if found.query.superlative:
         kind = found.query.superlative[0]

@@ -15,7 +15,8 @@ from gateway.settings import load_settings
 
 @pytest.fixture(scope="module")
 def brain() -> ShopBrain:
-    return ShopBrain(load_settings(OMNIGATE_LLM_MODEL="off", OMNIGATE_DEVICE="cpu"))
+    config = load_settings(OMNIGATE_LLM_MODEL="off", OMNIGATE_DEVICE="cpu").brain_config()
+    return ShopBrain(config)
 
 
 class Chat:
