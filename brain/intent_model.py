@@ -43,6 +43,9 @@ class TrainConfig:
     head_lr: float = 3e-3
     copies: int = 1  # noisy variants per training sentence (brain.augment)
     max_tokens: int = 48
+    # No label weighs more than this many times the median label's row count: out_of_scope,
+    # gathered from a hundred topics, must not outweigh the intents it is kept apart from.
+    class_cap: float = 3.0
     seed: int = 0
     max_steps: int = 0  # stop after this many optimiser steps (0: all epochs); for tests
 
@@ -151,12 +154,14 @@ def train_intent_model(
     each text also seen as ``config.copies`` noisy variants (``brain.augment``)."""
     config = config or TrainConfig()
     started = time.perf_counter()
-    random.seed(config.seed)
     torch.manual_seed(config.seed)
     names = sorted(set(labels))
     all_texts, all_labels = augment(texts, labels, config.copies, config.seed)
     index = {name: i for i, name in enumerate(names)}
     y = torch.tensor([index[v] for v in all_labels], dtype=torch.long)
+    counts = torch.bincount(y, minlength=len(names)).float()
+    cap = config.class_cap * counts.median()
+    class_weight = torch.where(counts > cap, cap / counts, torch.ones_like(counts))
 
     tokenizer, base = _base_model()
     bert = copy.deepcopy(base)
@@ -178,7 +183,7 @@ def train_intent_model(
     )
     gen = random.Random(config.seed)
     n_batches = -(-len(states) // config.batch_size)
-    total = n_batches * config.epochs
+    total = max(1, n_batches * config.epochs)
     if config.max_steps:
         total = min(total, config.max_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -197,7 +202,7 @@ def train_intent_model(
                 for layer in layers[first:]:
                     hidden = layer(hidden, ext)
                 logits = head(dropout(_mean_pool(hidden, mask)))
-                loss = nn.functional.cross_entropy(logits, y[batch])
+                loss = nn.functional.cross_entropy(logits, y[batch], weight=class_weight)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
