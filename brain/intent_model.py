@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from brain.augment import augment
+from brain.config import force_offline
 from brain.embeddings import model_dir
 
 # Bump when training or the saved format changes, so old caches are not reused.
@@ -36,8 +37,8 @@ _base: dict[str, Any] = {}
 class TrainConfig:
     """How the encoder is fine-tuned (the defaults are the shipped model's)."""
 
-    tuned_layers: int = 3  # of the 6; see the module docstring
-    epochs: int = 4
+    tuned_layers: int = 2  # of the 6; see the module docstring
+    epochs: int = 3
     batch_size: int = 32
     lr: float = 2e-4  # for the tuned layers
     head_lr: float = 3e-3
@@ -47,7 +48,6 @@ class TrainConfig:
     # gathered from a hundred topics, must not outweigh the intents it is kept apart from.
     class_cap: float = 3.0
     seed: int = 0
-    max_steps: int = 0  # stop after this many optimiser steps (0: all epochs); for tests
 
 
 def _base_model() -> tuple[Any, Any]:
@@ -55,6 +55,7 @@ def _base_model() -> tuple[Any, Any]:
     Callers take a deep copy of the module before changing weights."""
     with _base_lock:
         if not _base:
+            force_offline()
             from transformers import AutoModel, AutoTokenizer
 
             _base["tok"] = AutoTokenizer.from_pretrained(str(model_dir()))
@@ -184,8 +185,6 @@ def train_intent_model(
     gen = random.Random(config.seed)
     n_batches = -(-len(states) // config.batch_size)
     total = max(1, n_batches * config.epochs)
-    if config.max_steps:
-        total = min(total, config.max_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / total)
     )

@@ -72,7 +72,8 @@ class Nlu:
     ) -> None:
         self.embedder = embedder  # plain sentence embeddings, for the other parts of the brain
         self.model = model
-        self.threshold = threshold  # the rejection threshold (``DialogueConfig.intent_threshold``)
+        # The rejection threshold, ``DialogueConfig.intent_threshold``.
+        self.threshold = threshold
         self.order_re = re.compile(order_id_pattern, re.IGNORECASE)
         # For a "PREFIX-\d{n}" pattern, customers often type the digits alone ("10231").
         simple = re.fullmatch(r"([A-Za-z]+-?)\\d\{(\d+)\}", order_id_pattern)
