@@ -38,7 +38,7 @@ class TrainConfig:
     """How the encoder is fine-tuned (the defaults are the shipped model's)."""
 
     tuned_layers: int = 2  # of the 6; see the module docstring
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 32
     lr: float = 2e-4  # for the tuned layers
     head_lr: float = 3e-3
