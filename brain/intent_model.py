@@ -47,6 +47,9 @@ class TrainConfig:
     # No label weighs more than this many times the median label's row count: out_of_scope,
     # gathered from a hundred topics, must not outweigh the intents it is kept apart from.
     class_cap: float = 3.0
+    # A small file still gets this many optimiser steps (more epochs): a few dozen rows
+    # would otherwise leave the head two or three steps away from its random start.
+    min_steps: int = 60
     seed: int = 0
 
 
@@ -184,7 +187,7 @@ def train_intent_model(
     )
     gen = random.Random(config.seed)
     n_batches = -(-len(states) // config.batch_size)
-    total = max(1, n_batches * config.epochs)
+    total = max(config.min_steps, n_batches * config.epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / total)
     )
