@@ -36,12 +36,25 @@ bench: setup  ## benchmarks in tests/bench, each against a baseline measured in 
 	$(BIN)/pytest -q -s -m bench tests/bench -p no:randomly
 
 SHARED ?= ../shared/data
+SEEDS ?= 0 1 2
 eval: setup  ## intent and recommender quality on the public data sets in $(SHARED)
 	@test -d $(SHARED) || { echo "make eval needs the public data sets in $(SHARED) (SHARED=DIR)"; exit 2; }
-	$(BIN)/omnigate eval-nlu --data $(SHARED)/bitext-customer-support/intent_validation.csv
-	$(BIN)/python -m tests.bench.split_csv $(SHARED)/banking77/train.csv \
-		--label-col category --holdout 0.1 --out var/eval/banking77
-	$(BIN)/omnigate eval-nlu --train var/eval/banking77/train.csv --data var/eval/banking77/test.csv
+	@$(BIN)/python -m tests.bench.nlu_sets $(SHARED) --out var/eval/nlu
+	@echo "shipped intent model, Bitext validation:"
+	@$(BIN)/omnigate eval-nlu --data $(SHARED)/bitext-customer-support/intent_validation.csv
+	@echo "shipped intent model, shifted Bitext sample (typed hastily, unseen phrasings, own words):"
+	@$(BIN)/omnigate eval-nlu --data var/eval/nlu/shifted.csv
+	@echo "shipped intent model, CLINC150 out-of-scope val (accuracy = share rejected):"
+	@$(BIN)/omnigate eval-nlu --data var/eval/nlu/clinc_oos_val.csv
+	@echo "BANKING77: fine-tuned on 90% of train, scored on the other 10%, one split per seed:"
+	@rm -f var/eval/banking77.jsonl
+	@for seed in $(SEEDS); do \
+		$(BIN)/python -m tests.bench.split_csv $(SHARED)/banking77/train.csv --label-col category \
+			--holdout 0.1 --seed $$seed --out var/eval/banking77-s$$seed >/dev/null && \
+		$(BIN)/omnigate eval-nlu --train var/eval/banking77-s$$seed/train.csv \
+			--data var/eval/banking77-s$$seed/test.csv | tee -a var/eval/banking77.jsonl; \
+	done
+	@$(BIN)/python -m tests.bench.mean_lines banking77-mean < var/eval/banking77.jsonl
 	$(BIN)/omnigate eval-recs --interactions $(SHARED)/amazon-video-games-rec/Games-6k.valid.inter \
 		--items $(SHARED)/amazon-video-games-rec/Games.item
 

@@ -39,7 +39,10 @@ class LlmConfig:
 class DialogueConfig:
     """The dialogue (``brain.dialogue``)."""
 
-    intent_threshold: float  # below this intent score the bot asks a clarifying question
+    # The rejection threshold: below this top-intent probability a message is out of scope —
+    # the bot asks a clarifying question, and ``omnigate eval-nlu`` scores ``out_of_scope``
+    # (``brain.nlu.read_intent`` applies it for both).
+    intent_threshold: float
     history_turns: int  # how many past turns the dialogue (and the LLM prompt) sees
     # False: the LLM words small talk only and policy passages are quoted as written;
     # True: it may reword those quotes too (grounding still checks every fact).

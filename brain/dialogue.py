@@ -5,7 +5,8 @@ Order of decisions for a turn:
    ``order:ID``, ``cancel:ID``, ``keep``, ``view:SKU``, ``similar:SKU``, ``also:SKU``);
 2. a flow waiting for something (order number, email, new address, a yes/no);
 3. the intent model, with entities (order ids, emails) steering toward the order flow;
-4. below ``DialogueConfig.intent_threshold`` a clarifying question.
+4. an intent the model is unsure of (below ``DialogueConfig.intent_threshold``, see
+   ``brain.nlu.read_intent``): a clarifying question.
 Then the LLM may rephrase the grounded answer; ``brain.grounding`` decides if it may. Quotes
 of the shop's policy passages are sent as written unless ``OMNIGATE_LLM_REWORD=all``: a small
 model's rewording of a policy was refused by grounding nearly every time, after seconds of
@@ -81,13 +82,11 @@ class Dialogue:
         self,
         ctx: Context,
         llm: Llm | None,
-        threshold: float,
         history_turns: int,
         reword_quotes: bool = False,
     ) -> None:
         self.ctx = ctx
         self.llm = llm
-        self.threshold = threshold
         self.history_turns = history_turns
         self.reword_quotes = reword_quotes
 
@@ -175,7 +174,7 @@ class Dialogue:
                 slots.pop("pending", None)
                 return Answer("All right, your order stays as it is.")
         # Something else: drop the waiting flow, unless the customer just restates it.
-        if ORDER_INTENTS.get(intent.name) == flow or intent.confidence < self.threshold:
+        if ORDER_INTENTS.get(intent.name) == flow or intent.unsure:
             return orders.order_flow(self.ctx, slots, flow, text, ids, emails)
         slots.pop("pending", None)
         return None
@@ -195,11 +194,11 @@ class Dialogue:
         # (with an order id, a refund intent on top is enough: the id says "my order")
         if name in RETURN_POLICY_INTENTS and ids:
             return orders.order_flow(ctx, slots, "refund", text, ids, emails)
-        if name in REFUND_INTENTS and (ids or intent.confidence >= self.threshold):
+        if name in REFUND_INTENTS and (ids or not intent.unsure):
             if ids or slots.get("order_id"):
                 return orders.order_flow(ctx, slots, "refund", text, ids, emails)
             return orders.offer_order_check(slots, talk.knowledge(ctx, text, name))
-        if name in CHANGE_INTENTS and (ids or intent.confidence >= self.threshold):
+        if name in CHANGE_INTENTS and (ids or not intent.unsure):
             if ids or slots.get("order_id"):
                 return orders.order_flow(ctx, slots, "change", text, ids, emails)
             return orders.offer_order_check(slots, talk.knowledge(ctx, text, name), "change")
@@ -216,7 +215,7 @@ class Dialogue:
         # the customer wants to know about their order.
         if (ids or emails) and (intent.confidence < ENTITY_OVERRIDE or name == "out_of_scope"):
             return orders.order_flow(ctx, slots, "track", text, ids, emails)
-        unsure = intent.confidence < self.threshold or name == "out_of_scope"
+        unsure = intent.decision == "out_of_scope"
         # --- questions on named or shown products (issue 12, item 4) ---
         if name in PRODUCT_INTENTS or unsure:
             mentions = product_info.named_products(ctx, text)
@@ -234,7 +233,7 @@ class Dialogue:
             answer = talk.confident_passage(ctx, text)
             if answer is not None:
                 return answer
-        if intent.confidence < self.threshold:
+        if intent.unsure:
             return talk.clarify(ctx, intent.ranked)
         if name in CONTACT_INTENTS:
             return talk.contact(ctx)

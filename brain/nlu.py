@@ -1,9 +1,10 @@
-"""Understanding: intents (a softmax classifier on all-MiniLM-L6-v2 embeddings) and entities
-(order ids, emails).
+"""Understanding: intents (all-MiniLM-L6-v2 fine-tuned on the shop's intents, see
+``brain.intent_model``), the out-of-scope decision, and entities (order ids, emails).
 
-The intent model trains at first use from ``brain/data/intents.csv`` (about a second of
-embedding and a few hundred full-batch steps) and is cached under ``config.cache_dir``,
-keyed by a hash of the training data, so later loads only read a small tensor file.
+The shipped intent model is fine-tuned from ``brain/data/intents.csv`` by ``omnigate
+prepare`` (a minute or two on a 2-core CPU) and cached under ``config.cache_dir``, keyed by
+a hash of the training data and of the training code, so later loads only read the tuned
+layers.
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from brain import augment, intent_model
 from brain.config import BrainConfig
-from brain.embeddings import Embedder, get_embedder
+from brain.embeddings import Embedder
+from brain.intent_model import IntentModel, TrainConfig, train_intent_model
 
 TRAIN_DATA = Path(__file__).resolve().parent / "data" / "intents.csv"
-# Bump when the classifier or its training changes, so old caches are not reused.
-MODEL_VERSION = "linear-v1"
+OUT_OF_SCOPE = "out_of_scope"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _TEXT_COLS = ("text", "utterance", "instruction", "sentence", "query", "question")
 _LABEL_COLS = ("label", "intent", "category", "class")
@@ -36,84 +37,43 @@ class NluDataError(Exception):
 
 @dataclass(frozen=True)
 class Intent:
-    """The classifier's answer for one message."""
+    """The intent model's answer for one message."""
 
     name: str
     confidence: float
     ranked: tuple[tuple[str, float], ...]  # the top 3, best first
+    # Below the rejection threshold: the dialogue does not act on ``name``.
+    unsure: bool = False
+
+    @property
+    def decision(self) -> str:
+        """What the dialogue acts on: the intent, or ``out_of_scope`` when it is rejected."""
+        return OUT_OF_SCOPE if self.unsure else self.name
 
 
-class IntentClassifier:
-    """A linear softmax layer over normalised sentence embeddings.
+def read_intent(labels: Sequence[str], probs: np.ndarray, threshold: float) -> Intent:
+    """The ``Intent`` for one row of class probabilities.
 
-    Linear is enough here: MiniLM embeddings separate these intents well, and a linear
-    layer trains in well under a second on CPU with no hyper-parameter search.
+    The rejection threshold applies only to a model that knows ``out_of_scope``: one trained
+    on a file without such rows has never learnt to reject, so nothing is rejected.
     """
-
-    def __init__(self, labels: list[str], weight: torch.Tensor, bias: torch.Tensor) -> None:
-        self.labels = labels
-        self.weight = weight  # (n_labels, 384)
-        self.bias = bias  # (n_labels,)
-
-    @classmethod
-    def train(
-        cls, x: np.ndarray, y: Sequence[str], steps: int = 300, seed: int = 0
-    ) -> IntentClassifier:
-        """Fit on embeddings ``x`` (n, 384) and labels ``y`` (n)."""
-        labels = sorted(set(y))
-        index = {name: i for i, name in enumerate(labels)}
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        yt = torch.tensor([index[v] for v in y], dtype=torch.long)
-        gen = torch.Generator().manual_seed(seed)
-        layer = torch.nn.Linear(xt.shape[1], len(labels))
-        with torch.no_grad():
-            layer.weight.normal_(0.0, 0.01, generator=gen)
-            layer.bias.zero_()
-        opt = torch.optim.Adam(layer.parameters(), lr=0.05, weight_decay=1e-5)
-        # Balanced classes: out_of_scope has more examples than the others.
-        counts = torch.bincount(yt, minlength=len(labels)).float()
-        class_w = counts.sum() / (len(labels) * counts.clamp(min=1))
-        with torch.enable_grad():
-            for _ in range(steps):
-                opt.zero_grad()
-                loss = torch.nn.functional.cross_entropy(layer(xt), yt, weight=class_w)
-                loss.backward()
-                opt.step()
-        return cls(labels, layer.weight.detach().clone(), layer.bias.detach().clone())
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, n_labels) for embeddings (n, 384)."""
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        with torch.inference_mode():
-            logits = xt @ self.weight.T + self.bias
-            return torch.softmax(logits, dim=-1).numpy()
-
-    def predict(self, x: np.ndarray) -> list[str]:
-        """The best label per row of ``x``."""
-        return [self.labels[i] for i in self.probabilities(x).argmax(axis=1)]
-
-    def save(self, path: Path) -> None:
-        """Write the weights atomically (another worker may read the cache at the same time)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{threading.get_ident()}")
-        torch.save({"labels": self.labels, "weight": self.weight, "bias": self.bias}, tmp)
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> IntentClassifier:
-        """Read weights written by ``save``."""
-        data = torch.load(path, weights_only=True)
-        return cls(list(data["labels"]), data["weight"], data["bias"])
+    order = np.argsort(-probs)[:3]
+    ranked = tuple((labels[i], float(probs[i])) for i in order)
+    name, confidence = ranked[0]
+    unsure = OUT_OF_SCOPE in labels and confidence < threshold
+    return Intent(name, confidence, ranked, unsure)
 
 
 class Nlu:
     """Intents and entities of customer messages for one shop."""
 
     def __init__(
-        self, embedder: Embedder, classifier: IntentClassifier, order_id_pattern: str
+        self, embedder: Embedder, model: IntentModel, order_id_pattern: str, threshold: float
     ) -> None:
-        self.embedder = embedder
-        self.classifier = classifier
+        self.embedder = embedder  # plain sentence embeddings, for the other parts of the brain
+        self.model = model
+        # The rejection threshold, ``DialogueConfig.intent_threshold``.
+        self.threshold = threshold
         self.order_re = re.compile(order_id_pattern, re.IGNORECASE)
         # For a "PREFIX-\d{n}" pattern, customers often type the digits alone ("10231").
         simple = re.fullmatch(r"([A-Za-z]+-?)\\d\{(\d+)\}", order_id_pattern)
@@ -124,10 +84,8 @@ class Nlu:
 
     def intent(self, text: str) -> Intent:
         """Classify one message."""
-        probs = self.classifier.probabilities(self.embedder.encode([text]))[0]
-        order = np.argsort(-probs)[:3]
-        ranked = tuple((self.classifier.labels[i], float(probs[i])) for i in order)
-        return Intent(ranked[0][0], ranked[0][1], ranked)
+        probs = self.model.probabilities([text])[0]
+        return read_intent(self.model.labels, probs, self.threshold)
 
     def order_ids(self, text: str) -> list[str]:
         """Order ids in ``text`` matching the shop's pattern, upper-cased as stored."""
@@ -142,41 +100,29 @@ class Nlu:
         return [m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)]
 
 
-def data_hash(path: Path) -> str:
-    """The cache key of a training file: its bytes and the model version."""
+def model_key(path: Path, config: TrainConfig) -> str:
+    """The cache key of a model trained on ``path``: the file's bytes, the training settings
+    and the source of the training code (a change to any of them trains a new model)."""
     digest = hashlib.sha256(path.read_bytes())
-    digest.update(MODEL_VERSION.encode())
+    digest.update(repr(sorted(asdict(config).items())).encode())
+    for module in (augment, intent_model):
+        digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 
 
-def load_intent_model(config: BrainConfig, embedder: Embedder | None = None) -> IntentClassifier:
-    """The shipped intent model: read from the cache, or trained and cached on first use."""
-    cached = Path(config.cache_dir) / "intents" / f"intent-{data_hash(TRAIN_DATA)}.pt"
+def load_intent_model(
+    config: BrainConfig, progress: Callable[[str], None] | None = None
+) -> IntentModel:
+    """The shipped intent model: read from the cache, or fine-tuned and cached when absent."""
+    training = TrainConfig()
+    key = model_key(TRAIN_DATA, training)
+    cached = Path(config.cache_dir) / "intents" / f"intent-{key}.pt"
     if cached.is_file():
-        return IntentClassifier.load(cached)
-    x, labels = training_set(config, embedder)
-    model = IntentClassifier.train(x, labels)
+        return IntentModel.load(cached)
+    texts, labels = read_labelled(TRAIN_DATA, "text", "intent")
+    model = train_intent_model(texts, labels, training, progress)
     model.save(cached)
     return model
-
-
-def training_set(
-    config: BrainConfig, embedder: Embedder | None = None
-) -> tuple[np.ndarray, list[str]]:
-    """Embeddings (n, 384) and labels of the shipped training data, cached beside the model
-    (re-training with other settings or a held-out split then needs no embedding pass)."""
-    texts, labels = read_labelled(TRAIN_DATA, "text", "intent")
-    cached = Path(config.cache_dir) / "intents" / f"train-{data_hash(TRAIN_DATA)}.npy"
-    if cached.is_file():
-        x = np.load(cached)
-        if x.shape[0] == len(texts):
-            return x, labels
-    x = (embedder or get_embedder(config.device)).encode(texts)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f"{cached.stem}.tmp{threading.get_ident()}.npy")
-    np.save(tmp, x)
-    tmp.replace(cached)
-    return x, labels
 
 
 def read_labelled(
@@ -236,17 +182,31 @@ def eval_nlu(
     text_col: str | None,
     label_col: str | None,
     config: BrainConfig,
+    training: TrainConfig | None = None,
 ) -> dict[str, float | int]:
-    """Score the intent model on a labelled CSV: ``{"accuracy", "macro_f1", "n"}``.
+    """Score the decisions the dialogue would act on for a labelled CSV.
 
-    With ``train``, a fresh classifier is trained on that file first (any label set);
-    without it, the shipped intent model is scored (its labels are the shop's intents).
+    Returns ``accuracy``, ``macro_f1`` and ``n`` of the decisions (the intent, or
+    ``out_of_scope`` when rejected), the rejection ``threshold`` and the share ``rejected``;
+    with ``train``, also ``train_s``. With ``train``, a fresh model is fine-tuned on that file
+    first (any label set; ``training``, or else the shipped model's training settings); without
+    it, the shipped intent model is scored.
     """
-    embedder = get_embedder(config.device)
     texts, gold = read_labelled(Path(data), text_col, label_col)
+    extra: dict[str, float | int] = {}
     if train is not None:
         tr_texts, tr_labels = read_labelled(Path(train), text_col, label_col)
-        model = IntentClassifier.train(embedder.encode(tr_texts), tr_labels)
+        started = time.perf_counter()
+        model = train_intent_model(tr_texts, tr_labels, training)
+        extra["train_s"] = round(time.perf_counter() - started, 1)
     else:
-        model = load_intent_model(config, embedder)
-    return scores(gold, model.predict(embedder.encode(texts)))
+        model = load_intent_model(config)
+    threshold = config.dialogue.intent_threshold
+    pred = [read_intent(model.labels, p, threshold).decision for p in model.probabilities(texts)]
+    rejected = sum(1 for p in pred if p == OUT_OF_SCOPE) / len(pred)
+    return {
+        **scores(gold, pred),
+        "threshold": threshold,
+        "rejected": round(rejected, 4),
+        **extra,
+    }

@@ -11,7 +11,7 @@ from brain.embeddings import get_embedder
 from brain.flows.common import Context
 from brain.knowledge import KnowledgeIndex
 from brain.llm import SMOLLM2, ensure_smollm2, load_llm
-from brain.nlu import Nlu, load_intent_model, training_set
+from brain.nlu import Nlu, load_intent_model
 from brain.recommender import Recommender
 from brain.store import load_store
 from brain.types import Turn
@@ -30,7 +30,10 @@ class ShopBrain:
         self.store = load_store(config.store)
         embedder = get_embedder(config.device)
         self.nlu = Nlu(
-            embedder, load_intent_model(config, embedder), self.store.info.order_id_pattern
+            embedder,
+            load_intent_model(config),
+            self.store.info.order_id_pattern,
+            config.dialogue.intent_threshold,
         )
         self.knowledge = KnowledgeIndex(self.store.passages(), embedder)
         self.llm = load_llm(config)
@@ -47,7 +50,6 @@ class ShopBrain:
         self.dialogue = Dialogue(
             ctx,
             self.llm,
-            config.dialogue.intent_threshold,
             config.dialogue.history_turns,
             reword_quotes=config.dialogue.reword_quotes,
         )
@@ -64,14 +66,14 @@ class ShopBrain:
         self.dialogue.ctx.store = self.store
 
 
-def prepare(config: BrainConfig) -> None:
+def prepare(config: BrainConfig, progress: Callable[[str], None] | None = None) -> None:
     """Warm every cache so the first turn is fast: the store pack is validated, the intent
-    model trained and saved, the recommender's catalog embeddings and model built, and the
-    SmolLM2 weights dequantised and saved. Idempotent, and quick once done."""
+    model fine-tuned and saved, the recommender's catalog embeddings and model built, and the
+    SmolLM2 weights dequantised and saved. Idempotent, and quick once done; ``progress``
+    hears how the intent model's fine-tuning goes."""
     store = load_store(config.store)
     embedder = get_embedder(config.device)
-    training_set(config, embedder)
-    load_intent_model(config, embedder)
+    load_intent_model(config, progress)
     Recommender(store, embedder, config)
     if config.llm.model == SMOLLM2:
         ensure_smollm2(config)

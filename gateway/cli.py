@@ -143,7 +143,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from brain.shop import prepare
 
     settings = _settings(args)
-    prepare(settings.brain_config())
+    prepare(
+        settings.brain_config(), progress=lambda line: print(f"intent model: {line}", flush=True)
+    )
     print(f"models ready in {settings.cache_dir}")
     return 0
 

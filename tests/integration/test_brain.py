@@ -8,9 +8,7 @@ same code), a few on the SmolLM2 brain, because CPU generation is slow.
 from __future__ import annotations
 
 import json
-import random
 import shutil
-from collections import defaultdict
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +16,6 @@ import pytest
 
 from brain.config import DEMO_STORE, BrainConfig
 from brain.llm import LocalLlm
-from brain.nlu import IntentClassifier, scores, training_set
 from brain.shop import ShopBrain
 from brain.types import HistoryItem, Session, Turn
 from channels.schema import Inbound, Reply, User
@@ -73,25 +70,6 @@ class Chat:
 
 def message_item(role: Literal["user", "bot"], text: str) -> HistoryItem:
     return HistoryItem(role=role, text=text)
-
-
-def test_intent_accuracy_on_held_out_slice() -> None:
-    """Train on 80% of the shipped training data (per intent), score the other 20%."""
-    x, labels = training_set(_config("off"))  # cached embeddings of brain/data/intents.csv
-    by_intent: dict[str, list[int]] = defaultdict(list)
-    for i, label in enumerate(labels):
-        by_intent[label].append(i)
-    train, test = [], []
-    rng = random.Random(3)
-    for rows in by_intent.values():
-        rng.shuffle(rows)
-        cut = max(1, len(rows) // 5)
-        test += rows[:cut]
-        train += rows[cut:]
-    model = IntentClassifier.train(x[train], [labels[i] for i in train])
-    got = scores([labels[i] for i in test], model.predict(x[test]))
-    assert got["accuracy"] >= 0.8, got
-    assert got["macro_f1"] >= 0.75, got
 
 
 def test_order_flow_remembers_the_order(brain: ShopBrain) -> None:

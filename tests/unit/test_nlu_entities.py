@@ -1,18 +1,19 @@
-"""Entities (order ids, emails), label-file reading and scores —
+"""Entities (order ids, emails), the out-of-scope decision, label-file reading and scores —
 the parts of understanding that need no model."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from brain.nlu import Nlu, NluDataError, read_labelled, scores
+from brain.nlu import Nlu, NluDataError, read_intent, read_labelled, scores
 
 
 def _nlu() -> Nlu:
-    # Entities need no model: an Nlu with no embedder or classifier is enough here.
-    return Nlu(embedder=None, classifier=None, order_id_pattern=r"OG-\d{5}")  # type: ignore[arg-type]
+    # Entities need no model: an Nlu with no embedder or intent model is enough here.
+    return Nlu(embedder=None, model=None, order_id_pattern=r"OG-\d{5}", threshold=0.5)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,21 @@ def test_scores() -> None:
     assert got["accuracy"] == 0.5
     # F1(a) = 2/3, F1(b) = 1/2; the unseen "zzz" is only a miss of its gold label
     assert got["macro_f1"] == pytest.approx((2 / 3 + 1 / 2) / 2, abs=1e-3)
+
+
+def test_a_confident_intent_is_the_decision() -> None:
+    got = read_intent(["out_of_scope", "track_order"], np.array([0.1, 0.9]), threshold=0.5)
+    assert (got.name, got.decision, got.unsure) == ("track_order", "track_order", False)
+
+
+def test_an_unsure_intent_is_rejected_as_out_of_scope() -> None:
+    labels = ["cancel_order", "out_of_scope", "track_order"]
+    got = read_intent(labels, np.array([0.35, 0.25, 0.4]), threshold=0.5)
+    assert got.name == "track_order" and got.unsure
+    assert got.decision == "out_of_scope"
+    assert [name for name, _ in got.ranked] == ["track_order", "cancel_order", "out_of_scope"]
+
+
+def test_a_model_without_out_of_scope_rejects_nothing() -> None:
+    got = read_intent(["card_arrival", "lost_card"], np.array([0.45, 0.55]), threshold=0.9)
+    assert got.decision == "lost_card"

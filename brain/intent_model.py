@@ -1,0 +1,269 @@
+"""The intent model: all-MiniLM-L6-v2 fine-tuned end to end on labelled utterances, with a
+softmax head on its mean-pooled output.
+
+Only the top ``tuned_layers`` transformer layers (and the head) are trained; the layers
+below keep the package's weights. That is what makes fine-tuning fit a 2-core CPU: the
+frozen layers run once per training sentence (inference only), their output is kept, and
+each epoch then runs forward and backward through the top layers alone. It is also what
+keeps the cache small: a saved model holds only the tuned layers and the head.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from brain.augment import augment
+from brain.config import force_offline
+from brain.embeddings import model_dir
+
+# Bump when training or the saved format changes, so old caches are not reused.
+MODEL_VERSION = "finetune-v1"
+_base_lock = threading.Lock()
+_base: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the encoder is fine-tuned (the defaults are the shipped model's)."""
+
+    tuned_layers: int = 2  # of the 6; see the module docstring
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 2e-4  # for the tuned layers
+    head_lr: float = 3e-3
+    copies: int = 1  # noisy variants per training sentence (brain.augment)
+    max_tokens: int = 48
+    # No label weighs more than this many times the median label's row count: out_of_scope,
+    # gathered from a hundred topics, must not outweigh the intents it is kept apart from.
+    class_cap: float = 3.0
+    # A small file still gets this many optimiser steps (more epochs): a few dozen rows
+    # would otherwise leave the head two or three steps away from its random start.
+    min_steps: int = 60
+    seed: int = 0
+
+
+def _base_model() -> tuple[Any, Any]:
+    """(tokenizer, BERT module) of the packaged all-MiniLM-L6-v2, loaded once per process.
+    Callers take a deep copy of the module before changing weights."""
+    with _base_lock:
+        if not _base:
+            force_offline()
+            from transformers import AutoModel, AutoTokenizer
+
+            _base["tok"] = AutoTokenizer.from_pretrained(str(model_dir()))
+            model = AutoModel.from_pretrained(str(model_dir()))
+            model.eval()
+            _base["model"] = model
+        return _base["tok"], _base["model"]
+
+
+def _additive_mask(mask: torch.Tensor) -> torch.Tensor:
+    """(batch, tokens) 0/1 mask → the (batch, 1, 1, tokens) additive mask BERT layers take."""
+    return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+
+
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).float()
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class IntentModel:
+    """Fine-tuned encoder + softmax head: texts → probabilities over ``labels``."""
+
+    def __init__(self, labels: list[str], bert: Any, head: nn.Linear, config: TrainConfig) -> None:
+        self.labels = labels
+        self.config = config
+        self.bert = bert.eval()
+        self.head = head.eval()
+        self.tokenizer = _base_model()[0]
+        self._lock = threading.Lock()  # one forward pass at a time per model
+
+    def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(labels))."""
+        out = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                enc = self.tokenizer(
+                    list(texts[i : i + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.config.max_tokens,
+                    return_tensors="pt",
+                )
+                hidden = self.bert(**enc).last_hidden_state
+                logits = self.head(_mean_pool(hidden, enc["attention_mask"]))
+                out.append(torch.softmax(logits, dim=-1).numpy())
+        if not out:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.concatenate(out)
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """The most probable label of each text."""
+        return [self.labels[i] for i in self.probabilities(texts).argmax(axis=1)]
+
+    def save(self, path: Path) -> None:
+        """Write the tuned layers, head and labels atomically (other workers may be reading)."""
+        layers = self.bert.encoder.layer
+        first = len(layers) - self.config.tuned_layers
+        state = {
+            "version": MODEL_VERSION,
+            "labels": self.labels,
+            "config": asdict(self.config),
+            "tuned": {k: v for k, v in self.bert.state_dict().items() if _layer_of(k) >= first},
+            "head": self.head.state_dict(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{threading.get_ident()}")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> IntentModel:
+        """Read a model written by ``save``: the package's encoder with the tuned layers."""
+        state = torch.load(path, weights_only=True)
+        config = TrainConfig(**state["config"])
+        bert = copy.deepcopy(_base_model()[1])
+        bert.load_state_dict(state["tuned"], strict=False)
+        head = nn.Linear(bert.config.hidden_size, len(state["labels"]))
+        head.load_state_dict(state["head"])
+        return cls(list(state["labels"]), bert, head, config)
+
+
+def _layer_of(key: str) -> int:
+    """The encoder layer a parameter name belongs to (-1 for embeddings and pooler)."""
+    parts = key.split(".")
+    if len(parts) > 2 and parts[0] == "encoder" and parts[1] == "layer":
+        return int(parts[2])
+    return -1
+
+
+def train_intent_model(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    config: TrainConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IntentModel:
+    """Fine-tune the encoder's top layers and a head on ``texts`` and their ``labels``,
+    each text also seen as ``config.copies`` noisy variants (``brain.augment``)."""
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    names = sorted(set(labels))
+    all_texts, all_labels = augment(texts, labels, config.copies, config.seed)
+    index = {name: i for i, name in enumerate(names)}
+    y = torch.tensor([index[v] for v in all_labels], dtype=torch.long)
+    counts = torch.bincount(y, minlength=len(names)).float()
+    cap = config.class_cap * counts.median()
+    class_weight = torch.where(counts > cap, cap / counts, torch.ones_like(counts))
+
+    tokenizer, base = _base_model()
+    bert = copy.deepcopy(base)
+    layers = bert.encoder.layer
+    first = len(layers) - config.tuned_layers
+    states, masks = _frozen_states(tokenizer, bert, first, all_texts, config.max_tokens)
+    if progress:
+        progress(f"{len(all_texts)} sentences through the frozen layers")
+
+    for p in bert.parameters():
+        p.requires_grad_(False)
+    tuned = [p for layer in layers[first:] for p in layer.parameters()]
+    for p in tuned:
+        p.requires_grad_(True)
+    head = nn.Linear(bert.config.hidden_size, len(names))
+    opt = torch.optim.AdamW(
+        [{"params": tuned, "lr": config.lr}, {"params": head.parameters(), "lr": config.head_lr}],
+        weight_decay=0.01,
+    )
+    gen = random.Random(config.seed)
+    n_batches = -(-len(states) // config.batch_size)
+    total = max(config.min_steps, n_batches * config.epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / total)
+    )
+    dropout = nn.Dropout(0.1)
+    for layer in layers[first:]:
+        layer.train()
+    step = 0
+    with torch.enable_grad():
+        while step < total:
+            for batch in _batches(states, config.batch_size, gen):
+                hidden = nn.utils.rnn.pad_sequence([states[i].float() for i in batch], True)
+                mask = nn.utils.rnn.pad_sequence([masks[i] for i in batch], True)
+                ext = _additive_mask(mask)
+                for layer in layers[first:]:
+                    hidden = layer(hidden, ext)
+                logits = head(dropout(_mean_pool(hidden, mask)))
+                loss = nn.functional.cross_entropy(logits, y[batch], weight=class_weight)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                if step >= total:
+                    break
+            if progress:
+                progress(f"step {step}/{total}, loss {loss.item():.3f}")
+    for p in tuned:
+        p.requires_grad_(False)
+    if progress:
+        progress(f"fine-tuned in {time.perf_counter() - started:.0f} s")
+    return IntentModel(names, bert, head, config)
+
+
+def _frozen_states(
+    tokenizer: Any, bert: Any, first: int, texts: Sequence[str], max_tokens: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Each text's hidden states after the frozen layers (fp16, unpadded) and its mask."""
+    states: list[torch.Tensor] = []
+    masks: list[torch.Tensor] = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding
+    by_index: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    layers = bert.encoder.layer
+    with torch.inference_mode():
+        for start in range(0, len(order), 128):
+            chunk = order[start : start + 128]
+            enc = tokenizer(
+                [texts[i] for i in chunk],
+                padding=True,
+                truncation=True,
+                max_length=max_tokens,
+                return_tensors="pt",
+            )
+            hidden = bert.embeddings(
+                input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"]
+            )
+            ext = _additive_mask(enc["attention_mask"])
+            for layer in layers[:first]:
+                hidden = layer(hidden, ext)
+            lengths = enc["attention_mask"].sum(1).tolist()
+            for row, i in enumerate(chunk):
+                n = int(lengths[row])
+                by_index[i] = (hidden[row, :n].half().clone(), enc["attention_mask"][row, :n])
+    for i in range(len(texts)):
+        states.append(by_index[i][0])
+        masks.append(by_index[i][1])
+    return states, masks
+
+
+def _batches(states: Sequence[torch.Tensor], size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of sentences of similar length (sorted within shuffled pools)."""
+    idx = list(range(len(states)))
+    rng.shuffle(idx)
+    pool = size * 8
+    batches = []
+    for start in range(0, len(idx), pool):
+        chunk = sorted(idx[start : start + pool], key=lambda i: states[i].shape[0])
+        batches += [chunk[j : j + size] for j in range(0, len(chunk), size)]
+    rng.shuffle(batches)
+    return batches
