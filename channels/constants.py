@@ -17,6 +17,13 @@ INBOX = PREFIX + "inbox:"  # + conv
 PROCESSING = PREFIX + "processing:"  # + conv
 # SET of conversations with waiting messages: what the workers' sweeper looks at.
 ACTIVE = PREFIX + "active"
+# Set (with a TTL) while a turn task of the conversation is queued: ingress, the turn chain and
+# every sweeper enqueue only when they set it, so a conversation is in the queue once.
+SCHEDULED = PREFIX + "scheduled:"  # + conv
+# How many turns took the message now in processing (a message that kills its worker).
+ATTEMPTS = PREFIX + "attempts:"  # + conv
+# Inbound messages counted per minute: + "conv:" + conv or "addr:" + client address.
+INBOUND_RATE = PREFIX + "rate-in:"
 # The conversation lock: one turn at a time across all workers.
 LOCK = PREFIX + "lock:"  # + conv
 # Marks an inbound message whose reply has been written (idempotent turns after a crash).
@@ -34,6 +41,14 @@ REPLY_GROUP = "gateway"
 SENT = PREFIX + "sent:"  # + stream entry id
 # Last reply sequence number handed to the platform, per conversation: replicas deliver in order.
 DELIVERED = PREFIX + "delivered:"  # + conv
+# Held (with a short TTL) by the replica sending a conversation's reply right now: a replica
+# holding the next reply waits while it exists, however long a multi-part reply takes.
+DELIVERING = PREFIX + "delivering:"  # + conv
+# How many times a reply-stream entry was taken up without being delivered.
+REPLY_ATTEMPTS = PREFIX + "reply-attempts:"  # + stream entry id
+# Messages and replies given up on (poison, unreadable, undeliverable): LIST of JSON objects,
+# newest last, shown by `omnigate dead-letters`.
+DEAD_LETTERS = PREFIX + "dead-letters"
 # Pub/Sub channel that reaches whichever gateway replica holds a conversation's live client.
 LIVE = PREFIX + "live:"  # + conv
 # Web chat log: ZSET of reply frames scored by seq, replayed on resume and reload.

@@ -3,12 +3,13 @@ answer of the brain is a list of ``Reply``; an ``Outbound`` carries them back to
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 def _now() -> datetime:
@@ -129,8 +130,8 @@ class Outbound(_Model):
     """Replies on their way back to one conversation of one channel.
 
     ``first_seq`` numbers the replies within the conversation: reply ``i`` has sequence
-    number ``first_seq + i``. It is 0 until the worker numbers them (``workers.outgoing.number``),
-    while it holds the conversation lock, so the numbers follow the order of turns.
+    number ``first_seq + i``. It is 0 until the worker's commit script numbers them
+    (``workers.turn_store``), so the numbers follow the order of committed turns.
     """
 
     channel: ChannelName
@@ -147,3 +148,53 @@ class Outbound(_Model):
     def conversation_key(self) -> str:
         """``channel:conversation``, as ``Inbound.conversation_key``."""
         return ConversationAddress(self.channel, self.conversation).key()
+
+
+# --- reading what another version stored ---------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Unreadable(ValueError):
+    """Stored bytes that are not a message of this schema, even ignoring unknown fields."""
+
+
+def parse_stored(model: type[M], raw: bytes | str) -> M:
+    """``model`` from JSON another version of omnigate may have written (a rolling deploy):
+    fields this version does not know are ignored; a missing or bad known field is
+    ``Unreadable``. The models themselves stay strict, so our own code cannot misspell one."""
+    try:
+        data = json.loads(raw)
+        return model.model_validate(_known(model, data))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "the message"
+        raise Unreadable(f"not a stored {model.__name__}: {where}: {err['msg']}") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise Unreadable(f"not a stored {model.__name__}: {exc}") from None
+
+
+def _known(model: type[BaseModel], data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    kept = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key in data:
+            kept[key] = _prune(info.annotation, data[key])
+    return kept
+
+
+def _prune(annotation: Any, value: Any) -> Any:
+    for nested in _models_in(annotation):
+        if isinstance(value, dict):
+            return _known(nested, value)
+        if isinstance(value, list):
+            return [_known(nested, v) for v in value]
+    return value
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]

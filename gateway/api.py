@@ -69,7 +69,7 @@ async def chat(request: web.Request) -> web.Response:
 
     started = time.monotonic()
     async with gw.live.listen(inbound.conversation_key) as events:
-        if not await gw.ingress.submit(inbound):
+        if not await gw.ingress.submit(inbound, address=request.remote):
             return _bad(f"message id {mid!r} was already received", 409)
         try:
             replies = await asyncio.wait_for(

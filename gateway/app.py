@@ -13,7 +13,7 @@ from channels.schema import ChannelName
 from gateway import api, slack, telegram
 from gateway.context import GATEWAY, Gateway, json_error
 from gateway.delivery import Delivery
-from gateway.errors import Unavailable
+from gateway.errors import TooMany, Unavailable
 from gateway.ingress import Ingress
 from gateway.live import Live
 from gateway.queue import make_celery
@@ -41,6 +41,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except Unavailable as exc:
         log.warning("503 on %s %s: %s", request.method, request.path, exc.detail)
         return json_error(503, str(exc))
+    except TooMany as exc:
+        resp = json_error(429, str(exc))
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error; the gateway log has the details")

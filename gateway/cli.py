@@ -196,6 +196,26 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    import redis
+
+    from gateway import dead_letters
+    from gateway.redis_clients import sync_client
+
+    settings = _settings(args)
+    r = sync_client(settings.redis_url)
+    try:
+        letters = dead_letters.read(r, args.limit)
+    except redis.RedisError as exc:
+        print(f"omnigate: Redis at {settings.redis_url} does not answer ({exc})", file=sys.stderr)
+        return 1
+    for letter in letters:
+        print(json.dumps(letter) if args.json else dead_letters.describe(letter))
+    if not letters and not args.json:
+        print("no dead letters")
+    return 0
+
+
 def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     from gateway.telegram import set_webhook
 
@@ -290,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fg.add_argument("who", help="an email, a user id (telegram:42, or 42 on every channel)")
     fg.set_defaults(func=cmd_forget)
+
+    dl = sub.add_parser(
+        "dead-letters",
+        help="messages and replies given up on (poison, unreadable, undeliverable), oldest first",
+    )
+    dl.add_argument("--limit", type=int, default=100, help="the newest N (default 100)")
+    dl.add_argument("--json", action="store_true", help="one JSON object a line")
+    dl.set_defaults(func=cmd_dead_letters)
 
     tg = sub.add_parser("telegram", help="Telegram commands")
     tg_sub = tg.add_subparsers(dest="tg_command", required=True)

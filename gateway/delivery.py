@@ -5,6 +5,17 @@ At-least-once from the stream, exactly-once to the customer: a reply that reache
 is marked ``og:sent:<entry>:<i>`` before the entry is acknowledged, so an entry taken over
 after a crash (``XAUTOCLAIM``) re-sends only what was not sent. Replies of one conversation are
 delivered in order; conversations proceed in parallel.
+
+Order across replicas: a consumer group spreads one conversation's entries over replicas, so a
+reply waits until ``og:delivered:<conv>`` (only ever moved forward) reaches its predecessor. The
+replica sending a reply holds ``og:delivering:<conv>`` while it does, however many seconds a
+multi-part reply takes at a platform's pace; only when neither that lease nor the delivered
+mark has moved for ``OMNIGATE_REPLY_ORDER_WAIT`` (the predecessor is lost) does a reply go ahead.
+
+An entry nobody can read, or that no adapter of this gateway can send, goes to the dead letters
+(``omnigate dead-letters``) instead of staying pending for ever; a restarted replica reads its
+own pending history once, page by page, then new entries, so such an entry never holds new
+replies back.
 """
 
 from __future__ import annotations
@@ -23,7 +34,8 @@ from redis.exceptions import RedisError, ResponseError
 
 from channels import constants as K
 from channels.base import ChannelAdapter, DeliveryFailed, RetryLater
-from channels.schema import ChannelName, Outbound
+from channels.schema import ChannelName, Outbound, Unreadable, parse_stored
+from gateway import dead_letters
 from gateway.logs import bind
 from gateway.settings import Settings
 
@@ -34,7 +46,22 @@ RETRIES = Counter("omnigate_delivery_retries_total", "Delivery attempts put off"
 FAILED = Counter("omnigate_delivery_failed_total", "Replies a platform refused", ["channel"])
 
 MAX_ATTEMPTS = 8  # then the entry stays pending and is retried by the claim loop
-ORDER_WAIT_S = 3.0
+LEASE_MS = 10_000  # og:delivering lives this long unless refreshed (at every part and wait)
+LEASE_EVERY_S = 3.0  # refresh while waiting to retry
+
+# KEYS: delivered, then the reply's sent mark (none for a reply given up on).
+# ARGV: seq, delivered ttl, mark ttl. The delivered mark never moves backwards, whichever
+# replica finishes first.
+_ADVANCE = """
+if KEYS[2] then redis.call('SET', KEYS[2], 1, 'EX', tonumber(ARGV[3])) end
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+else
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return 1
+"""
 
 
 class Delivery:
@@ -50,6 +77,7 @@ class Delivery:
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._inflight: set[bytes] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._advance_script = r.register_script(_ADVANCE)
 
     async def start(self) -> None:
         """Create the consumer group if needed and start reading."""
@@ -68,7 +96,10 @@ class Delivery:
                 await t
 
     async def _read_loop(self) -> None:
-        last_id = "0"  # first our own pending entries (a restart with the same id), then new ones
+        # First our own pending entries (a restart with the same consumer name), page by page
+        # and once, then new ones: an entry that fails again stays pending for the claim loop
+        # and never keeps this loop from reading new replies.
+        last_id = "0"
         while True:
             try:
                 resp: Any = await self._r.xreadgroup(
@@ -84,10 +115,14 @@ class Delivery:
                 await asyncio.sleep(1)
                 continue
             entries = resp[0][1] if resp else []
-            if last_id == "0" and not entries:
-                last_id = ">"
+            if last_id != ">":
+                last_id = entries[-1][0] if entries else ">"
             for entry_id, fields in entries:
-                self._schedule(entry_id, fields)
+                if fields:
+                    self._schedule(entry_id, fields)
+                else:  # a pending entry deleted meanwhile comes back empty: nothing to send
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._ack(entry_id)
 
     async def _claim_loop(self) -> None:
         """Take over entries another (dead) replica left unacknowledged; keep our own entries
@@ -123,9 +158,8 @@ class Delivery:
             kind = fields[b"kind"].decode()
             data = fields[b"data"].decode()
             conv = _conv_of(kind, data)
-        except (KeyError, ValueError, UnicodeDecodeError):
-            log.error("dropping a malformed reply-stream entry %s", entry_id)
-            kind, data, conv = "malformed", "", "?"
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError):
+            kind, data, conv = "unreadable", repr(fields)[:2000], "?"
         self._inflight.add(entry_id)
         prev = self._tails.get(conv)
         task = asyncio.create_task(self._after(prev, entry_id, kind, data))
@@ -143,17 +177,33 @@ class Delivery:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await prev
         try:
-            if kind == "malformed":
-                await self._ack(entry_id)
-            elif kind == "typing":
+            if kind == "typing":
                 await self._typing(data)
                 await self._ack(entry_id)
-            elif await self._deliver(entry_id, Outbound.model_validate_json(data)):
-                await self._ack(entry_id)
+            elif kind == "reply":
+                try:
+                    out = parse_stored(Outbound, data)
+                except Unreadable as exc:
+                    await self._dead(entry_id, "?", f"unreadable reply: {exc}", data)
+                    return
+                if await self._deliver(entry_id, out):
+                    await self._ack(entry_id)
+            else:
+                await self._dead(entry_id, "?", f"unreadable reply-stream entry ({kind})", data)
         except Exception:
             log.exception("delivery of %s failed; it stays pending", entry_id)
         finally:
             self._inflight.discard(entry_id)
+
+    async def _dead(self, entry_id: bytes, conv: str, reason: str, raw: str) -> None:
+        """Give up on a stream entry: keep it in the dead letters, acknowledge it."""
+        log.error("reply-stream entry %s goes to the dead letters: %s", entry_id, reason)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.rpush(K.DEAD_LETTERS, dead_letters.entry("reply", conv, reason, raw))
+        pipe.ltrim(K.DEAD_LETTERS, -dead_letters.KEEP, -1)
+        pipe.delete(K.REPLY_ATTEMPTS + entry_id.decode())
+        await pipe.execute()
+        await self._ack(entry_id)
 
     async def _typing(self, data: str) -> None:
         d = json.loads(data)
@@ -164,18 +214,29 @@ class Delivery:
 
     async def _deliver(self, entry_id: bytes, out: Outbound) -> bool:
         """Send every reply of ``out`` not sent yet. True when the entry is done."""
+        conv = out.conversation_key
+        bind(conv, out.in_reply_to)
         adapter = self._adapters.get(out.channel)
         if adapter is None:
-            log.error(
-                "no %s adapter on this gateway; reply %s stays pending", out.channel, entry_id
+            tries = int(await self._r.incr(K.REPLY_ATTEMPTS + entry_id.decode()))
+            if tries < self._settings.reply_max_attempts:
+                log.error(
+                    "no %s adapter on this gateway; reply %s stays pending", out.channel, entry_id
+                )
+                return False
+            await self._dead(
+                entry_id,
+                conv,
+                f"no {out.channel.value} adapter on any gateway",
+                out.model_dump_json(),
             )
+            await self._advance(conv, out.first_seq + len(out.replies) - 1, None)
             return False
-        bind(out.conversation_key, out.in_reply_to)
         channel = out.channel.value
         await self._wait_for_predecessor(out)
         for index in range(len(out.replies)):
             mark = f"{K.SENT}{entry_id.decode()}:{index}"
-            if await self._r.exists(mark):
+            if await self._lease(conv, entry_id, mark):
                 continue
             for attempt in range(MAX_ATTEMPTS):
                 try:
@@ -185,7 +246,7 @@ class Delivery:
                 except RetryLater as exc:
                     RETRIES.labels(channel).inc()
                     log.info("%s asks to wait %.1fs: %s", channel, exc.delay_s, exc.reason)
-                    await asyncio.sleep(exc.delay_s)
+                    await self._sleep_holding(conv, entry_id, exc.delay_s)
                 except DeliveryFailed as exc:
                     FAILED.labels(channel).inc()
                     log.error("%s refused a reply to %s: %s", channel, out.conversation, exc)
@@ -193,34 +254,65 @@ class Delivery:
                 except Exception:
                     RETRIES.labels(channel).inc()
                     log.exception("sending to %s failed (attempt %d)", channel, attempt + 1)
-                    await asyncio.sleep(min(2**attempt * 0.5, 30))
+                    await self._sleep_holding(conv, entry_id, min(2**attempt * 0.5, 30))
             else:
                 return False
-            pipe = self._r.pipeline(transaction=True)
-            pipe.set(mark, 1, ex=self._settings.dedupe_ttl_s)
-            pipe.set(
-                K.DELIVERED + out.conversation_key,
-                out.first_seq + index,
-                ex=self._settings.session_ttl_s,
-            )
-            await pipe.execute()
+            await self._advance(conv, out.first_seq + index, mark)
         return True
+
+    async def _lease(self, conv: str, entry_id: bytes, mark: str) -> bool:
+        """Tell the other replicas this one is sending a reply of ``conv`` (so a reply waiting
+        behind it keeps waiting, however long this one takes); True when reply ``mark`` was
+        sent already."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.set(K.DELIVERING + conv, entry_id, px=LEASE_MS)
+        pipe.exists(mark)
+        _, sent = await pipe.execute()
+        return bool(sent)
+
+    async def _sleep_holding(self, conv: str, entry_id: bytes, seconds: float) -> None:
+        """Wait before a retry, keeping the lease of ``conv`` fresh meanwhile."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while (left := until - loop.time()) > 0:
+            await asyncio.sleep(min(left, LEASE_EVERY_S))
+            with contextlib.suppress(RedisError, OSError):
+                await self._r.set(K.DELIVERING + conv, entry_id, px=LEASE_MS)
+
+    async def _advance(self, conv: str, seq: int, mark: str | None) -> None:
+        """Reply ``seq`` of ``conv`` is done: sent or refused (``mark`` set), or given up on."""
+        s = self._settings
+        keys = [K.DELIVERED + conv, *([mark] if mark else [])]
+        await self._advance_script(keys=keys, args=[seq, s.session_ttl_s, s.dedupe_ttl_s])
 
     async def _wait_for_predecessor(self, out: Outbound) -> None:
         """Hold ``out`` until the conversation's previous reply has been delivered, by whichever
-        replica read it: a consumer group spreads one conversation's entries over replicas.
-        After ORDER_WAIT_S (a replica died holding the predecessor) it goes anyway."""
-        key = K.DELIVERED + out.conversation_key
-        deadline = asyncio.get_running_loop().time() + ORDER_WAIT_S
-        while asyncio.get_running_loop().time() < deadline:
-            raw = await self._r.get(key)
+        replica read it. Goes ahead only when the predecessor is lost: no replica has been
+        sending for the conversation and the delivered mark has not moved for
+        ``reply_order_wait_s``."""
+        conv = out.conversation_key
+        loop = asyncio.get_running_loop()
+        patience = self._settings.reply_order_wait_s
+        deadline = loop.time() + patience
+        seen: int | None = None
+        pause = 0.005
+        while True:
+            raw, sending = await self._r.mget([K.DELIVERED + conv, K.DELIVERING + conv])
             last = int(raw) if raw is not None else 0
             if out.first_seq <= last + 1:
                 return
-            await asyncio.sleep(0.02)
-        log.warning(
-            "reply %d of %s went ahead of its predecessor", out.first_seq, out.conversation_key
-        )
+            if sending is not None or last != seen:
+                seen, deadline = last, loop.time() + patience
+            elif loop.time() >= deadline:
+                log.warning(
+                    "reply %d of %s goes ahead: its predecessor was not delivered in %gs",
+                    out.first_seq,
+                    conv,
+                    patience,
+                )
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     async def _ack(self, entry_id: bytes) -> None:
         pipe = self._r.pipeline(transaction=True)
@@ -240,4 +332,6 @@ async def ensure_group(r: aioredis.Redis) -> None:
 
 def _conv_of(kind: str, data: str) -> str:
     d = json.loads(data)
+    if not isinstance(d, dict):
+        raise ValueError("a stream entry's data is not a JSON object")
     return f"{d['channel']}:{d['conversation']}"

@@ -18,3 +18,12 @@ class Unavailable(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.detail!r})"
+
+
+class TooMany(Exception):
+    """An inbound limit was reached (messages a minute, messages waiting). Answered with 429
+    and the message names the limit and when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

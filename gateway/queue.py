@@ -34,9 +34,9 @@ def configure_celery(app: Celery, settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
-        # Hard and soft limits per turn (enforced by the prefork pool).
-        task_time_limit=limit,
-        task_soft_time_limit=max(limit - 5, 1),
+        # The turn enforces its own time limit in every pool (workers.watchdog); this hard
+        # limit of the prefork pool only backs it up, for a turn stuck outside the brain.
+        task_time_limit=limit + settings.lock_ttl_s + 30,
         broker_transport_options={
             # Unacked tasks go back to the queue after this long: well above the longest turn.
             # Also above the agent timeout: that task waits in the queue with a countdown.

@@ -53,7 +53,16 @@ class Settings(BaseSettings):
     llm_max_new_tokens: int = Field(96, alias="OMNIGATE_LLM_MAX_NEW_TOKENS", ge=1, le=2048)
     # The most generations one decoding step of the generation service runs together.
     llm_batch_size: int = Field(32, alias="OMNIGATE_LLM_BATCH_SIZE", ge=1, le=256)
+    # How long the brain may take over one message, in every worker pool; then the customer
+    # gets an apology and the conversation goes on.
     turn_time_limit_s: int = Field(120, alias="OMNIGATE_TURN_TIME_LIMIT", ge=5)
+    # Turns a message may take (each killed or timed out) before it goes to the dead letters.
+    turn_max_attempts: int = Field(3, alias="OMNIGATE_TURN_MAX_ATTEMPTS", ge=1, le=100)
+    # The conversation lock lives this long unless its turn renews it (every third of it): a
+    # stalled or killed worker's conversation is taken over after this long.
+    lock_ttl_s: int = Field(12, alias="OMNIGATE_LOCK_TTL", ge=2, le=600)
+    # How often each worker process looks for conversations with nobody working on them.
+    sweep_every_s: float = Field(5.0, alias="OMNIGATE_SWEEP_EVERY", gt=0, le=600)
     history_turns: int = Field(10, alias="OMNIGATE_HISTORY_TURNS", ge=1, le=200)
     session_ttl_s: int = Field(7 * 24 * 3600, alias="OMNIGATE_SESSION_TTL", ge=60)
     intent_threshold: float = Field(0.45, alias="OMNIGATE_INTENT_THRESHOLD", ge=0.0, le=1.0)
@@ -80,6 +89,17 @@ class Settings(BaseSettings):
     gateway_id: str | None = Field(None, alias="OMNIGATE_GATEWAY_ID")
     # Replies left pending by a dead replica are taken over after this long.
     reply_claim_idle_ms: int = Field(30_000, alias="OMNIGATE_REPLY_CLAIM_IDLE_MS", ge=100)
+    # A reply waits for its conversation's previous one while that one is being sent; only
+    # when nothing has moved for this long (the predecessor is lost) does it go ahead.
+    reply_order_wait_s: float = Field(60.0, alias="OMNIGATE_REPLY_ORDER_WAIT", gt=0)
+    # An entry no replica of this gateway can deliver (no adapter for its channel) is taken up
+    # this many times, then goes to the dead letters.
+    reply_max_attempts: int = Field(20, alias="OMNIGATE_REPLY_MAX_ATTEMPTS", ge=1)
+    # Inbound limits: messages waiting per conversation, and messages a minute per
+    # conversation and per client address (web chat and /api/chat).
+    inbox_max: int = Field(50, alias="OMNIGATE_INBOX_MAX", ge=1)
+    rate_conversation: int = Field(60, alias="OMNIGATE_RATE_CONVERSATION", ge=1)
+    rate_address: int = Field(600, alias="OMNIGATE_RATE_ADDRESS", ge=1)
 
     # --- handoff --------------------------------------------------------------------------
     agent_channel: str | None = Field(None, alias="OMNIGATE_AGENT_CHANNEL")

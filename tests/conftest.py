@@ -75,6 +75,10 @@ def stack_env(redis_url: str, extra: dict[str, str]) -> dict[str, str]:
             "OMNIGATE_LOG_LEVEL": "INFO",
             # Every test's browser and socket comes from 127.0.0.1: its own test sets the limit.
             "OMNIGATE_WEB_NEW_SESSIONS_PER_MIN": "100000",
+            # Every test client is 127.0.0.1, and benchmarks fire hundreds of turns a minute
+            # at one conversation: the inbound limits have their own tests.
+            "OMNIGATE_RATE_ADDRESS": "1000000",
+            "OMNIGATE_RATE_CONVERSATION": "1000000",
         }
     )
     env.pop("OMNIGATE_API_TOKEN", None)

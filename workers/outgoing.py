@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 
-import redis
-
-from channels import constants as K
 from channels.schema import ChannelName, Outbound
 
 
-def number(r: redis.Redis, out: Outbound, ttl_s: int) -> Outbound:
-    """Give ``out`` its sequence numbers (the caller holds the conversation lock). The counter
-    lives as long as the conversation's memory."""
-    pipe = r.pipeline(transaction=True)
-    pipe.incrby(K.SEQ + out.conversation_key, len(out.replies))
-    pipe.expire(K.SEQ + out.conversation_key, ttl_s)
-    last = int(pipe.execute()[0])
-    return out.model_copy(update={"first_seq": last - len(out.replies) + 1})
-
-
-def stream_fields(out: Outbound) -> dict[str, str]:
-    """A reply stream entry."""
-    return {"kind": "reply", "data": out.model_dump_json()}
+def unnumbered(out: Outbound) -> str:
+    """``out`` as the reply stream's Outbound JSON, but without ``first_seq``: the commit script
+    numbers the replies as it writes them (``workers.turn_store``), so numbers follow the
+    order of commits and a refused commit uses none."""
+    return out.model_dump_json(exclude={"first_seq"})
 
 
 def typing_fields(channel: ChannelName, conversation: str, meta: dict[str, str]) -> dict[str, str]:

@@ -1,14 +1,18 @@
 """The turn task. A message waits in its conversation's inbox; ``turn`` takes the oldest one,
 holding the conversation lock, answers it, and writes the replies to the reply stream.
 
-Ordering: the gateway appends each message to ``og:inbox:<conv>`` and enqueues a ``turn`` task
-for the conversation. A task that cannot take the lock returns at once — the lock holder
-enqueues another task after its turn while the inbox is not empty — so messages of one
-conversation are answered one at a time and in the order they came, on any number of workers.
+Ordering: the gateway appends each message to ``og:inbox:<conv>`` and queues a ``turn`` task for
+the conversation unless one is queued already (``og:scheduled:<conv>``). A task that cannot take
+the lock returns at once — the lock holder queues another task after its turn while the inbox is
+not empty — so messages of one conversation are answered one at a time and in the order they
+came, on any number of workers.
 
-Crash safety: the message being answered sits in ``og:processing:<conv>`` until the replies, the
-session and a done-marker are written in one MULTI; a turn redelivered after a crash finds it
-there and, if it was already answered, does not answer it twice.
+Crash safety: the message being answered sits in ``og:processing:<conv>`` until the replies,
+the session and a done-marker are written by one script, which writes only while this turn's
+lock token still holds (``workers.turn_store``). A turn that stalled past the lock TTL and was
+taken over therefore commits nothing; a redelivered turn finds the message there and, if it was
+answered already, does not answer it twice. Every take counts an attempt: a message that kills
+or outlasts its worker ``turn_max_attempts`` times gets an apology and goes to the dead letters.
 """
 
 from __future__ import annotations
@@ -22,14 +26,12 @@ from typing import Any, Literal
 
 import redis
 from celery import signals
-from celery.exceptions import SoftTimeLimitExceeded
-from pydantic import ValidationError
-from redis.exceptions import LockError
-from redis.lock import Lock
 
 from brain.types import HistoryItem, Session, Turn
 from channels import constants as K
-from channels.schema import Inbound, Outbound, Reply
+from channels.schema import Inbound, Outbound, Reply, Unreadable, parse_stored
+from gateway import dead_letters
+from gateway.ingress import SCHEDULED_TTL_S
 from gateway.logs import bind
 from gateway.settings import Settings
 from workers import people
@@ -37,20 +39,25 @@ from workers.celery_app import app
 from workers.context import WorkerContext, forget_context, worker_context
 from workers.guessing import GuessGuard
 from workers.handoff import state as handoff
-from workers.handoff.timeout import schedule
-from workers.memory import dump_session, load_session, remember, session_key, transcript_text
-from workers.outgoing import number, stream_fields, typing_fields
+from workers.handoff.timeout import schedule as schedule_timeout
+from workers.memory import dump_session, load_session, remember, transcript_text
+from workers.outgoing import typing_fields, unnumbered
+from workers.turn_store import (
+    ANSWERED_BEFORE,
+    COMMITTED,
+    NOT_OURS,
+    Batch,
+    ConversationLock,
+    Taken,
+    commit,
+    take,
+)
+from workers.watchdog import LockLost, TurnTimedOut, run_guarded
 
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
-TYPING_AFTER_S = 0.5
-TYPING_EVERY_S = 4.0
-DONE_TTL_S = 7 * 24 * 3600
-# The conversation lock lives this long unless the turn holding it extends it (every
-# TYPING_EVERY_S): a killed worker's conversation is free again within this time.
-LOCK_TTL_S = 12
-SWEEP_EVERY_S = 5.0
+HEARTBEAT_EVERY_S = 5.0
 
 # Forget a conversation in the active set once nothing of it waits (atomic with the check).
 _RETIRE = """
@@ -60,14 +67,34 @@ end
 return 0
 """
 
+# KEYS: lock and scheduled key of each conversation, in pairs. ARGV: scheduled ttl.
+# Returns the 1-based pair indexes of the conversations nobody works on, now marked scheduled.
+_SWEEP = """
+local woken = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 0
+     and redis.call('SET', KEYS[i + 1], 1, 'NX', 'EX', tonumber(ARGV[1])) then
+    table.insert(woken, (i + 1) / 2)
+  end
+end
+return woken
+"""
 
-@app.task(name=K.TASK_TURN, bind=True, acks_late=True, max_retries=None)
-def turn(self: object, conv: str) -> None:
+
+def schedule(r: redis.Redis, conv: str) -> None:
+    """Queue a turn of ``conv`` unless one is queued already."""
+    if r.set(K.SCHEDULED + conv, 1, nx=True, ex=SCHEDULED_TTL_S):
+        app.send_task(K.TASK_TURN, args=[conv])
+
+
+@app.task(name=K.TASK_TURN, acks_late=True)
+def turn(conv: str) -> None:
     """Answer the oldest waiting message of conversation ``conv`` (``channel:conversation``)."""
     ctx = worker_context()
     r = ctx.redis
-    # Not thread-local: the typing thread extends the lock while the turn runs.
-    lock = r.lock(K.LOCK + conv, timeout=LOCK_TTL_S, blocking=False, thread_local=False)
+    # From here on a new message needs a new task: this one may find the lock taken.
+    r.delete(K.SCHEDULED + conv)
+    lock = ConversationLock(r, conv, ctx.settings.lock_ttl_s)
     if not lock.acquire():
         return  # the holder chains the next turn
     try:
@@ -75,45 +102,101 @@ def turn(self: object, conv: str) -> None:
     finally:
         try:
             lock.release()
-        except LockError:
-            log.warning("lock of %s expired during the turn", conv)
+        except redis.RedisError:
+            log.warning("could not release the lock of %s; it expires by itself", conv)
     # After releasing: a message pushed while we held the lock found it taken, so it is ours.
     keys = [K.INBOX + conv, K.PROCESSING + conv, K.ACTIVE]
     if not r.eval(_RETIRE, 3, *keys, conv):
-        app.send_task(K.TASK_TURN, args=[conv])
+        schedule(r, conv)
 
 
-def _answer_next(ctx: WorkerContext, conv: str, lock: Lock) -> None:
+def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
     r, settings = ctx.redis, ctx.settings
-    raw: Any = r.lindex(K.PROCESSING + conv, 0) or r.lmove(
-        K.INBOX + conv, K.PROCESSING + conv, "LEFT", "RIGHT"
-    )
-    if raw is None:
-        return
+    taken = take(lock, conv)
+    if not isinstance(taken, Taken):
+        return  # nothing waits, or the lock is already gone
     try:
-        inbound = Inbound.model_validate_json(raw)
-    except ValidationError:
-        log.error("dropping an unreadable message of %s (%d bytes)", conv, len(raw))
-        r.lrem(K.PROCESSING + conv, 1, raw)
+        inbound = parse_stored(Inbound, taken.raw)
+    except Unreadable as exc:
+        log.error("a stored message of %s is unreadable; it goes to the dead letters", conv)
+        unreadable = dead_letters.entry("message", conv, f"unreadable: {exc}", taken.raw)
+        _commit(lock, conv, taken.raw, None, None, settings, [], unreadable)
         return
     bind(turn=inbound.id)
-    if r.exists(K.TURN_DONE + inbound.id):
-        r.lrem(K.PROCESSING + conv, 1, raw)  # answered before a crash: don't answer twice
+    done_key = K.TURN_DONE + inbound.id
+    if r.exists(done_key):  # answered before a crash: don't answer twice
+        _commit(lock, conv, taken.raw, done_key, None, settings, [], None)
         return
 
-    session = load_session(r, conv)
-    with _typing(r, inbound, lock):
-        outgoing = _respond(ctx, inbound, session)
-    numbered = [number(r, o, settings.session_ttl_s) for o in outgoing if o.replies]
+    letter: str | None = None
+    if taken.attempts > settings.turn_max_attempts:
+        tries = taken.attempts - 1
+        log.error("giving up on a message of %s after %d attempts", conv, tries)
+        letter = dead_letters.entry(
+            "message",
+            conv,
+            f"gave up after {tries} attempts (each killed its worker or ran out of time)",
+            taken.raw,
+        )
+        session = load_session(r, conv)
+        outgoing = _apology(inbound, session, settings)
+    else:
+        session = load_session(r, conv)
+        fields = typing_fields(inbound.channel, inbound.conversation, dict(inbound.meta))
+        try:
+            outgoing = run_guarded(
+                lambda: _respond(ctx, inbound, session),
+                limit_s=settings.turn_time_limit_s,
+                lock=lock,
+                typing=lambda: r.xadd(K.REPLY_STREAM, fields),  # type: ignore[arg-type]
+            )
+        except LockLost:
+            log.warning("turn of %s lost its lock mid-turn; it stops without a reply", conv)
+            return
+        except TurnTimedOut:
+            log.error("turn of %s ran past its time limit; the customer gets an apology", conv)
+            session = load_session(r, conv)  # the abandoned work may still touch the old one
+            outgoing = _apology(inbound, session, settings)
+    batches = [Batch(o.conversation_key, len(o.replies), unnumbered(o)) for o in outgoing]
+    done = _commit(
+        lock, conv, taken.raw, done_key, dump_session(session), settings, batches, letter
+    )
+    if done == COMMITTED:
+        people.remember(r, inbound, session, settings.session_ttl_s)  # for `omnigate forget`
 
-    pipe = r.pipeline(transaction=True)
-    for out in numbered:
-        pipe.xadd(K.REPLY_STREAM, stream_fields(out))  # type: ignore[arg-type]
-    pipe.set(K.TURN_DONE + inbound.id, 1, ex=DONE_TTL_S)
-    pipe.set(session_key(conv), dump_session(session), ex=settings.session_ttl_s)
-    pipe.lrem(K.PROCESSING + conv, 1, raw)
-    pipe.execute()
-    people.remember(r, inbound, session, settings.session_ttl_s)  # for `omnigate forget`
+
+def _commit(
+    lock: ConversationLock,
+    conv: str,
+    raw: bytes,
+    done_key: str | None,
+    session: str | None,
+    settings: Settings,
+    batches: list[Batch],
+    letter: str | None,
+) -> int:
+    result = commit(
+        lock,
+        conv,
+        raw,
+        done_key=done_key,
+        session=session,
+        session_ttl_s=settings.session_ttl_s,
+        batches=[b for b in batches if b.count],
+        dead_letter=letter,
+        dead_letter_keep=dead_letters.KEEP,
+    )
+    if result == NOT_OURS:
+        log.warning("turn of %s lost its lock before its commit; it stops without a reply", conv)
+    elif result == ANSWERED_BEFORE:
+        log.info("a message of %s was answered by an earlier turn", conv)
+    return result
+
+
+def _apology(inbound: Inbound, session: Session, settings: Settings) -> list[Outbound]:
+    remember(session, HistoryItem(role="user", text=transcript_text(inbound)), _max(settings))
+    remember(session, HistoryItem(role="bot", text=APOLOGY), _max(settings))
+    return [_to_customer(inbound, [Reply(text=APOLOGY)])]
 
 
 def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Outbound]:
@@ -132,18 +215,19 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
     check = guard.before(inbound, session)
     try:
         replies = ctx.brain.respond(Turn(message=inbound, session=session))
-    except SoftTimeLimitExceeded:
-        log.error("turn of %s ran past its time limit", inbound.conversation_key)
-        replies = [Reply(text=APOLOGY)]
     except Exception:
         log.exception("the brain failed on a turn of %s", inbound.conversation_key)
         replies = [Reply(text=APOLOGY)]
     guard.after(inbound, session, check)
     remember(session, HistoryItem(role="user", text=transcript_text(inbound)), _max(settings))
-    extra = handoff.after_brain(inbound, session, replies, settings, schedule)
+    extra = handoff.after_brain(inbound, session, replies, settings, schedule_timeout)
     for reply in replies:
         remember(session, HistoryItem(role="bot", text=reply.text), _max(settings))
-    customer = Outbound(
+    return [_to_customer(inbound, replies), *extra]
+
+
+def _to_customer(inbound: Inbound, replies: list[Reply]) -> Outbound:
+    return Outbound(
         channel=inbound.channel,
         conversation=inbound.conversation,
         user=inbound.user,
@@ -151,79 +235,59 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
         meta=dict(inbound.meta),
         in_reply_to=inbound.id,
     )
-    return [customer, *extra]
 
 
 def _max(settings: Settings) -> int:
     return settings.history_turns * 2
 
 
-class _typing:
-    """While a turn runs: a typing event at its start and every few seconds, and the
-    conversation lock kept alive."""
-
-    def __init__(self, r: redis.Redis, inbound: Inbound, lock: Lock) -> None:
-        self._r = r
-        self._lock = lock
-        self._fields = typing_fields(inbound.channel, inbound.conversation, dict(inbound.meta))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        # Quick turns show no indicator: it would only flicker before the reply.
-        if self._stop.wait(TYPING_AFTER_S):
-            return
-        while True:
-            try:
-                self._r.xadd(K.REPLY_STREAM, self._fields)  # type: ignore[arg-type]
-                self._lock.reacquire()
-            except (redis.RedisError, LockError):
-                log.warning("typing/lock refresh failed for a turn", exc_info=True)
-            if self._stop.wait(TYPING_EVERY_S):
-                return
-
-    def __enter__(self) -> None:
-        self._thread.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 # --- per-process start-up --------------------------------------------------------------------
 
 
 def sweep(r: redis.Redis) -> int:
-    """Enqueue a turn for every conversation with waiting messages and no lock holder: a
-    worker killed mid-turn, or a gateway that died between queueing and enqueueing. Returns
-    how many conversations it woke."""
+    """Queue a turn for every conversation with waiting messages, no lock holder and no turn
+    queued: a worker killed mid-turn, a turn that lost its task, a broker that was away when the
+    gateway stored a message. Returns how many conversations it woke."""
     woken = 0
+    batch: list[str] = []
     for raw in r.sscan_iter(K.ACTIVE, count=500):
-        conv = raw.decode()
-        if not r.exists(K.LOCK + conv):
-            app.send_task(K.TASK_TURN, args=[conv])
-            woken += 1
-    return woken
+        batch.append(raw.decode())
+        if len(batch) == 500:
+            woken += _wake(r, batch)
+            batch = []
+    return woken + (_wake(r, batch) if batch else 0)
+
+
+def _wake(r: redis.Redis, convs: list[str]) -> int:
+    keys = [k for conv in convs for k in (K.LOCK + conv, K.SCHEDULED + conv)]
+    woken: Any = r.eval(_SWEEP, len(keys), *keys, SCHEDULED_TTL_S)
+    for index in woken:
+        app.send_task(K.TASK_TURN, args=[convs[int(index) - 1]])
+    return len(woken)
 
 
 def _heartbeat(name: str) -> None:
     """Tell the gateways this process is alive; now and then, wake stranded conversations."""
-    r = worker_context().redis
-    last_sweep = 0.0
+    ctx = worker_context()
+    r = ctx.redis
+    every = ctx.settings.sweep_every_s
+    last_beat = last_sweep = 0.0
     while True:
         try:
-            now = time.time()
-            pipe = r.pipeline(transaction=False)
-            pipe.zadd(K.WORKERS, {name: now})
-            pipe.zremrangebyscore(K.WORKERS, "-inf", now - 4 * K.WORKER_ALIVE_S)
-            pipe.execute()
-            if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+            if time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
+                last_beat = time.monotonic()
+                now = time.time()
+                pipe = r.pipeline(transaction=False)
+                pipe.zadd(K.WORKERS, {name: now})
+                pipe.zremrangebyscore(K.WORKERS, "-inf", now - 4 * K.WORKER_ALIVE_S)
+                pipe.execute()
+            if time.monotonic() - last_sweep >= every:
                 last_sweep = time.monotonic()
                 if woken := sweep(r):
                     log.info("woke %d conversation(s) with waiting messages", woken)
         except redis.RedisError:
             log.warning("worker heartbeat: Redis unreachable")
-        threading.Event().wait(5)
+        threading.Event().wait(min(every, HEARTBEAT_EVERY_S))
 
 
 def _start_process() -> None:

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from channels import web as web_channel
 from gateway.context import Gateway
-from gateway.errors import Unavailable
+from gateway.errors import TooMany, Unavailable
 from gateway.web import tokens as web_tokens
 from gateway.web.sequence import Delivered
 from gateway.web.socket import VisitorSocket, WebSocketDisconnect
@@ -37,10 +37,12 @@ class VisitorConnection:
         sock: VisitorSocket,
         visitor: web_tokens.Visitor,
         events: asyncio.Queue[dict[str, Any]],
+        address: str | None = None,
     ) -> None:
         self.gw = gw
         self.sock = sock
         self.visitor = visitor
+        self.address = address  # the client's, for the per-address inbound limit
         self.events = events
         self.has = Delivered(0)  # set from the log when the connection starts
         self.held: dict[int, dict[str, Any]] = {}  # live replies waiting for an earlier one
@@ -99,10 +101,13 @@ class VisitorConnection:
             inbound = inbound.model_copy(
                 update={"meta": {**inbound.meta, "client": self.sock.remote}}
             )
-            await self.gw.ingress.submit(inbound)  # False: a re-sent frame, already queued
+            # False: a re-sent frame, already queued
+            await self.gw.ingress.submit(inbound, address=self.address)
         except ValidationError as exc:
             err = exc.errors()[0]
             await self._error(f"invalid message: {err['loc']}: {err['msg']}")
+        except TooMany as exc:
+            await self._error(str(exc))
         except Unavailable as exc:
             log.warning("a web message was not queued: %s", exc.detail)
             await self._error(str(exc))

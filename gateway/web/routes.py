@@ -154,7 +154,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         conv = web_channel.conversation_key(visitor.session_id)
         bind(conversation=conv)
         async with channel.gw.live.listen(conv) as events:
-            await VisitorConnection(channel.gw, sock, visitor, events).run()
+            await VisitorConnection(channel.gw, sock, visitor, events, request.remote).run()
     finally:
         channel.sockets.discard(sock)
         await sock.close()

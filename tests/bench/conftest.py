@@ -6,6 +6,17 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bench-seconds",
+        type=float,
+        default=60.0,
+        help="how long each phase of the load benchmark runs (tests/bench/test_bench_load.py)",
+    )
+
 
 def summary(latencies_s: Sequence[float], wall_s: float) -> dict[str, float]:
     """p50 / p99 in milliseconds and throughput per second."""

@@ -46,7 +46,7 @@ class Call:
     params: dict[str, Any]
     token: str
     at: float = field(default_factory=time.monotonic)
-    answered: str = "ok"  # "ok", "429" or "error"
+    answered: str = "ok"  # "ok", "429", "error" or the status of a refusal window
 
     @property
     def chat_id(self) -> int | None:
@@ -67,6 +67,8 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self._fail: dict[str, int] = {}
         self._retry_after = 1
+        self._outage_until = 0.0  # monotonic time before which every send is refused
+        self._outage_status = 429
         self._updates: dict[str, list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()  # chats that answer 403 "bot was blocked by the user"
         self._message_ids = itertools.count(1)
@@ -88,6 +90,13 @@ class FakeTelegram:
         with self._lock:
             self._fail[method] = n
             self._retry_after = retry_after
+
+    def refuse_for(self, seconds: float, status: int = 429) -> None:
+        """Answer every sendMessage / sendPhoto of the next ``seconds`` with ``status``
+        (429 flood control with retry_after 1, or a 5xx server error)."""
+        with self._lock:
+            self._outage_until = time.monotonic() + seconds
+            self._outage_status = status
 
     def push_update(self, update: dict[str, Any], token: str = TOKEN) -> None:
         """Queue an update for ``getUpdates`` (polling)."""
@@ -141,6 +150,19 @@ class FakeTelegram:
         call = Call(method, params, token)
         with self._lock:
             self.calls.append(call)
+            if method in ("sendMessage", "sendPhoto") and time.monotonic() < self._outage_until:
+                call.answered = str(self._outage_status)
+                if self._outage_status != 429:
+                    return _error(self._outage_status, "Internal Server Error")
+                return web.json_response(
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": "Too Many Requests: retry after 1",
+                        "parameters": {"retry_after": 1},
+                    },
+                    status=429,
+                )
             if self._fail.get(method, 0) > 0:
                 self._fail[method] -= 1
                 call.answered = "429"

@@ -12,11 +12,15 @@ shop's brain would say. Commands (the message text):
 - ``handoff``         → a reply with ``handoff: true``
 - ``fail: X``         → raises, with X in the error (a brain bug that quotes the customer)
 - ``verify: EMAIL``   → records EMAIL as the session's verified email (as the order gate does)
+- ``crash``           → kills the process running the turn (SIGKILL): a poison message
+- ``hang: S X``       → like ``sleep``, but in a loop that nothing interrupts (a stuck generation)
 - anything else       → "you said: <text>" (payloads answer "clicked: <payload>")
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from brain.config import BrainConfig
@@ -44,6 +48,17 @@ class ScriptBrain:
             secs, _, said = rest.partition(" ")
             time.sleep(float(secs))
             return [Reply(text=said or "slept")]
+        if cmd == "hang":
+            secs, _, said = rest.partition(" ")
+            deadline = time.monotonic() + float(secs)
+            while time.monotonic() < deadline:
+                try:
+                    time.sleep(0.05)
+                except BaseException:  # a stuck C call ignores interruptions too
+                    continue
+            return [Reply(text=said or "hung")]
+        if cmd == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
         if cmd == "buttons":
             return [
                 Reply(

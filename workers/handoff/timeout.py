@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from channels import constants as K
+from gateway.ingress import accept_notice
 from workers.celery_app import app
 from workers.context import worker_context
 from workers.handoff.state import timeout_inbound
@@ -36,15 +37,10 @@ def handoff_timeout(conv: str, handoff_id: str) -> bool:
     """Queue the timeout notice of handoff ``handoff_id`` into ``conv``'s inbox. True when
     queued, False when this timeout was queued before."""
     ctx = worker_context()
-    r = ctx.redis
-    inbound = timeout_inbound(conv, handoff_id)
-    fresh = r.set(K.DEDUPE + inbound.dedupe_key, inbound.id, nx=True, ex=ctx.settings.dedupe_ttl_s)
-    if not fresh:
+    stored, queue_turn = accept_notice(ctx.redis, timeout_inbound(conv, handoff_id), ctx.settings)
+    if not stored:
         return False
-    pipe = r.pipeline(transaction=True)
-    pipe.rpush(K.INBOX + conv, inbound.model_dump_json())
-    pipe.sadd(K.ACTIVE, conv)
-    pipe.execute()
-    app.send_task(K.TASK_TURN, args=[conv])
+    if queue_turn:
+        app.send_task(K.TASK_TURN, args=[conv])
     log.info("agent timeout of %s (handoff %s) queued", conv, handoff_id)
     return True
