@@ -45,7 +45,9 @@ DELIVERED = Counter("omnigate_replies_delivered_total", "Replies handed to a pla
 RETRIES = Counter("omnigate_delivery_retries_total", "Delivery attempts put off", ["channel"])
 FAILED = Counter("omnigate_delivery_failed_total", "Replies a platform refused", ["channel"])
 
-MAX_ATTEMPTS = 8  # then the entry stays pending and is retried by the claim loop
+# Failed sends (errors, not a platform's "wait"), then the entry stays pending and is retried
+# by the claim loop.
+MAX_ATTEMPTS = 8
 LEASE_MS = 10_000  # og:delivering lives this long unless refreshed (at every part and wait)
 LEASE_EVERY_S = 3.0  # refresh while waiting to retry
 
@@ -238,12 +240,16 @@ class Delivery:
             mark = f"{K.SENT}{entry_id.decode()}:{index}"
             if await self._lease(conv, entry_id, mark):
                 continue
-            for attempt in range(MAX_ATTEMPTS):
+            attempt = 0
+            while attempt < MAX_ATTEMPTS:
                 try:
                     await adapter.send(out, index)
                     DELIVERED.labels(channel).inc()
                     break
                 except RetryLater as exc:
+                    # Not an attempt: the platform said when to come back, and we hold the
+                    # conversation's lease until then. Giving up here would leave the entry
+                    # to the claim loop, queued behind its own successor, which waits on it.
                     RETRIES.labels(channel).inc()
                     log.info("%s asks to wait %.1fs: %s", channel, exc.delay_s, exc.reason)
                     await self._sleep_holding(conv, entry_id, exc.delay_s)
@@ -253,8 +259,9 @@ class Delivery:
                     break
                 except Exception:
                     RETRIES.labels(channel).inc()
-                    log.exception("sending to %s failed (attempt %d)", channel, attempt + 1)
-                    await self._sleep_holding(conv, entry_id, min(2**attempt * 0.5, 30))
+                    attempt += 1
+                    log.exception("sending to %s failed (attempt %d)", channel, attempt)
+                    await self._sleep_holding(conv, entry_id, min(2 ** (attempt - 1) * 0.5, 30))
             else:
                 return False
             await self._advance(conv, out.first_seq + index, mark)
