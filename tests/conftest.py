@@ -119,8 +119,12 @@ def script_stack(
 def shop_stack(
     redis_server: RedisServer, platform_env: dict[str, str], session_dir: Path
 ) -> Iterator[Stack]:
-    """Gateway + one worker running the real shop brain with the real models (Redis db 0)."""
-    env = stack_env(redis_server.url(0), {**platform_env, "OMNIGATE_GATEWAY_ID": "shop-gw"})
+    """Gateway + one worker running the real shop brain with the real models (Redis db 0), with
+    no agents' console, as in ``make demo`` (an empty variable counts as unset)."""
+    env = stack_env(
+        redis_server.url(0),
+        {**platform_env, "OMNIGATE_GATEWAY_ID": "shop-gw", "OMNIGATE_AGENT_CHANNEL": ""},
+    )
     stack = Stack(
         "shop",
         env,
