@@ -172,7 +172,14 @@ def test_injection_changes_nothing(llm_brain: ShopBrain) -> None:
     assert all(not _leaks(t, llm_brain, SHIPPED) for t in replies), replies
 
 
-@pytest.mark.xfail(reason="known regression: the fine-tuned intent model takes the terse 'refund ORDER EMAIL' for a cancellation (issue 12, item 1)", strict=False)
+@pytest.mark.xfail(
+    reason=(
+        "known regression: "
+        "the fine-tuned intent model takes the terse 'refund ORDER EMAIL' "
+        "for a cancellation (issue 12, item 1)"
+    ),
+    strict=False,
+)
 def test_a_refund_question_is_answered_for_that_order(brain: ShopBrain) -> None:
     delivered = brain.store.order(DELIVERED)
     assert delivered is not None and delivered.status == "delivered"
@@ -335,7 +342,14 @@ def test_a_request_for_suggestions_with_no_subject_shows_products(brain: ShopBra
         assert all(brain.store.product(p.sku).stock > 0 for p in reply.products)  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(reason="known regression: 'daypack under 90' no longer makes a product search since the relevance check (issue 12, item 3)", strict=False)
+@pytest.mark.xfail(
+    reason=(
+        "known regression: "
+        "'daypack under 90' no longer makes a product search "
+        "since the relevance check (issue 12, item 3)"
+    ),
+    strict=False,
+)
 def test_a_price_bound_alone_makes_a_product_search(brain: ShopBrain) -> None:
     # "daypack" names no category of the demo shop; the price bound says it's shopping.
     reply = Chat(brain).say("show me a daypack under 90")
