@@ -9,6 +9,7 @@ steps: a failed typing write never keeps the lock from being renewed.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -53,7 +54,9 @@ def run_guarded(
         except BaseException as exc:  # handed to the waiting turn, which decides
             box.set_exception(exc)
 
-    threading.Thread(target=run, name="turn-work", daemon=True).start()
+    # The work thread runs in a copy of this context, so its log lines keep the turn's ids.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), name="turn-work", daemon=True).start()
     renew_every = lock.ttl_ms / 3000
     start = time.monotonic()
     deadline = start + limit_s
