@@ -3,7 +3,9 @@ conversation's live channel, where the waiting request (on whichever replica) co
 
 from __future__ import annotations
 
-from channels.base import LivePublisher
+from typing import Any
+
+from channels.base import LivePublisher, Pace, Rendered
 from channels.schema import ChannelName, Inbound, Outbound, User
 
 
@@ -31,8 +33,8 @@ class ApiAdapter:
     def __init__(self, live: LivePublisher) -> None:
         self._live = live
 
-    async def send(self, out: Outbound, index: int) -> None:
-        """Publish reply ``index``; the request waits until it has all of them."""
+    def render(self, out: Outbound, index: int) -> Rendered[dict[str, Any]]:
+        """Reply ``index`` as the one event the waiting request collects."""
         event = {
             "in_reply_to": out.in_reply_to,
             "index": index,
@@ -41,7 +43,15 @@ class ApiAdapter:
             "author": out.author,
             "reply": out.replies[index].model_dump(mode="json"),
         }
-        await self._live.publish(out.conversation_key, event)
+        return Rendered((event,))
+
+    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+        """A waiting request takes replies as fast as they come."""
+        return ()
+
+    async def send(self, out: Outbound, part: dict[str, Any], number: int) -> None:
+        """Publish one reply's event; the request waits until it has all of them."""
+        await self._live.publish(out.conversation_key, part)
 
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:
         """A blocking HTTP request has no typing indicator."""

@@ -2,26 +2,33 @@
 
 Inbound, an adapter turns a platform event into ``channels.schema.Inbound`` (its own
 ``parse_*`` functions, called by the gateway route that verified the request). Outbound, the
-gateway's delivery loop hands it one reply at a time; the adapter renders it in the platform's
-format and sends it. Adapters translate and send; dedupe, ordering, retries and queueing live in
-the gateway.
+gateway's delivery loop asks the adapter to render one reply as the platform messages that show
+it (pure), then hands it one message at a time to send. Adapters translate and send one
+message; dedupe, "already sent" marks, rate limits, retries, ordering, queueing and the storage
+of long button payloads live in the gateway's delivery.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from channels.schema import ChannelName, Outbound
+
+Part = TypeVar("Part")
 
 
 class RetryLater(Exception):
     """The platform asked us to slow down (e.g. HTTP 429) or was unreachable: try the same
     reply again after ``delay_s`` seconds. Nothing was delivered."""
 
-    def __init__(self, delay_s: float, reason: str = "") -> None:
+    def __init__(self, delay_s: float, reason: str = "", hold: str | None = None) -> None:
         super().__init__(f"retry in {delay_s:.1f}s: {reason}")
         self.delay_s = delay_s
         self.reason = reason
+        # The pace key (``Pace.key``) the platform's wait applies to: no replica sends on it
+        # before the delay is over. None for a wait of this reply only (network errors).
+        self.hold = hold
 
 
 class DeliveryFailed(Exception):
@@ -38,14 +45,41 @@ class LivePublisher(Protocol):
         ...
 
 
-class ChannelAdapter(Protocol):
+@dataclass(frozen=True)
+class Pace:
+    """At most ``per_s`` sends a second on ``key`` (e.g. ``chat:42``), across every replica."""
+
+    key: str
+    per_s: float
+
+
+@dataclass(frozen=True)
+class Rendered(Generic[Part]):
+    """One reply as the platform messages that show it, in order, and the long button payloads
+    (key → payload, ``channels.payloads``) to store before they are sent."""
+
+    parts: tuple[Part, ...]
+    stored: dict[str, str] = field(default_factory=dict)
+
+
+class ChannelAdapter(Protocol[Part]):
     """What the gateway's delivery loop needs of a channel."""
 
     name: ChannelName
 
-    async def send(self, out: Outbound, index: int) -> None:
-        """Render ``out.replies[index]`` (sequence number ``out.first_seq + index``) and send it
-        to ``out.conversation``. Raises ``RetryLater`` or ``DeliveryFailed``."""
+    def render(self, out: Outbound, index: int) -> Rendered[Part]:
+        """``out.replies[index]`` (sequence number ``out.first_seq + index``) as platform
+        messages. Pure: the same reply always renders the same."""
+        ...
+
+    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+        """The send rates one message (or, with ``typing``, one typing indicator) to
+        ``conversation`` takes a slot of."""
+        ...
+
+    async def send(self, out: Outbound, part: Part, number: int) -> None:
+        """Send one message of a reply (``number``: its place in the reply) to
+        ``out.conversation``. Raises ``RetryLater`` or ``DeliveryFailed``."""
         ...
 
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:

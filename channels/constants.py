@@ -37,8 +37,10 @@ SESSION = PREFIX + "session:"  # + conv  (JSON: history, slots, state)
 # --- replies ------------------------------------------------------------------------------
 REPLY_STREAM = PREFIX + "replies"
 REPLY_GROUP = "gateway"
-# Marks a stream entry already handed to its platform (so a redelivery does not double it).
-SENT = PREFIX + "sent:"  # + stream entry id
+# Marks one platform message of a reply already sent (a reply may be several messages: split
+# text, product cards), so a stream entry taken up again sends only what was not sent. Set by
+# the gateway's delivery, the one place that sends.
+SENT = PREFIX + "sent:"  # + stream entry id:reply index:part
 # Last reply sequence number handed to the platform, per conversation: replicas deliver in order.
 DELIVERED = PREFIX + "delivered:"  # + conv
 # Held (with a short TTL) by the replica sending a conversation's reply right now: a replica
@@ -72,16 +74,9 @@ HANDOFF_OPEN = PREFIX + "handoff-open"
 # into the customer's conversation, where the handoff state machine closes the handoff.
 RESOLVE_PAYLOAD = "og:resolve"
 
-# --- Slack --------------------------------------------------------------------------------
-# Marks one Slack message of a reply already posted (a reply may be several messages).
-SLACK_PART_SENT = PREFIX + "slack-sent:"  # + conv:seq:part
-SLACK_PAYLOAD = PREFIX + "slack-payload:"  # + short key -> button payload too long for Slack
-
-# --- Telegram -----------------------------------------------------------------------------
-TG_CALLBACK = PREFIX + "tg-callback:"  # + short key -> long button payload
-# Marks one Telegram message of a reply already sent (a reply may be several messages:
-# split text, product cards), so a retried reply does not send its first part twice.
-TG_PART_SENT = PREFIX + "tg-sent:"  # + chat:seq:part
+# --- buttons ------------------------------------------------------------------------------
+# A button payload too long for its platform's button (``channels.payloads``).
+BUTTON_PAYLOAD = PREFIX + "button-payload:"  # + short key -> payload
 
 # --- the email gate ---------------------------------------------------------------------------
 # Wrong order/email pairs per email, order or client over a window (INCR, expiring).

@@ -16,12 +16,13 @@ block, 2000 characters a button value).
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from channels import payloads
+from channels.base import Rendered
 from channels.schema import (
     Attachment,
     ChannelName,
@@ -39,7 +40,6 @@ BUTTON_TEXT_LIMIT = 75  # characters of a button's label
 BUTTON_VALUE_LIMIT = 2000  # characters of a button's value
 FALLBACK_TEXT_LIMIT = 3000  # the notification text of a message with blocks
 ACTION_PREFIX = "og_btn_"  # action_id of our buttons: og_btn_<index>
-STORED_MARK = "~"  # button value "~<key>": the payload is stored under SLACK_PAYLOAD + key
 NO_TEXT = "Choose an option:"
 # Message subtypes that are still a person writing (everything else: edits, joins, bots…).
 USER_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
@@ -265,15 +265,7 @@ class SlackMessage:
     blocks: list[dict[str, Any]]
 
 
-@dataclass
-class Rendered:
-    """A reply as Slack messages, and the long button payloads to store before sending."""
-
-    messages: list[SlackMessage]
-    stored: dict[str, str] = field(default_factory=dict)
-
-
-def render_reply(reply: Reply) -> Rendered:
+def render_reply(reply: Reply) -> Rendered[SlackMessage]:
     """``reply`` → Slack messages within Block Kit's limits: the text in sections of at most
     3000 characters, a section per product (its image as accessory), buttons in actions
     blocks of at most 25; then at most 50 blocks a message."""
@@ -283,11 +275,10 @@ def render_reply(reply: Reply) -> Rendered:
     stored: dict[str, str] = {}
     buttons = []
     for i, b in enumerate(reply.buttons):
-        value = b.payload
-        if len(value) > BUTTON_VALUE_LIMIT:
-            key = payload_key(value)
-            stored[key] = value
-            value = STORED_MARK + key
+        value, long_payload = payloads.button_value(b.payload, BUTTON_VALUE_LIMIT)
+        key = payloads.stored_key(value) if long_payload else None
+        if key is not None:
+            stored[key] = b.payload
         buttons.append(
             {
                 "type": "button",
@@ -304,11 +295,11 @@ def render_reply(reply: Reply) -> Rendered:
         blocks.append({"type": "actions", "elements": buttons[start : start + ACTIONS_LIMIT]})
     if not blocks:
         blocks = [_section(" ")]
-    messages = [
+    messages = tuple(
         SlackMessage(text=_fallback(reply, part), blocks=part)
         for part in (blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS))
-    ]
-    return Rendered(messages=messages, stored=stored)
+    )
+    return Rendered(messages, stored)
 
 
 def product_block(p: Product) -> dict[str, Any]:
@@ -358,16 +349,6 @@ def _cut_at(text: str, limit: int) -> int:
     if opened > text.rfind(">", 0, cut) and opened > 0:
         cut = opened  # don't cut a link in two
     return cut
-
-
-def payload_key(payload: str) -> str:
-    """The storage key of a button payload too long for a Slack button value."""
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def stored_payload_key(value: str) -> str | None:
-    """The storage key of a stored payload's button value, or None for a plain value."""
-    return value[len(STORED_MARK) :] if value.startswith(STORED_MARK) else None
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -13,20 +13,19 @@ open the bot in private.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
+from channels import payloads
+from channels.base import Rendered
 from channels.schema import Attachment, ChannelName, Inbound, Product, Reply, User
 
 TEXT_LIMIT = 4096  # characters of one message (we count UTF-16 units of the HTML: stricter)
 CAPTION_LIMIT = 1024  # characters of a photo caption
 CALLBACK_DATA_LIMIT = 64  # bytes of an inline button's callback_data
-STORED_MARK = "~"  # callback_data "~<key>": the payload is stored under TG_CALLBACK + key
 NO_TEXT = "Choose an option:"  # Telegram refuses buttons without a message text
 
 
@@ -38,7 +37,7 @@ def parse_update(update: Update, max_text: int = TEXT_LIMIT) -> Inbound | None:
 
     ``platform_id`` is the ``update_id`` (Telegram re-sends the same update on a non-2xx, so
     ingress dedupes on it); ``conversation`` is the chat id. A button press carries its raw
-    ``callback_data`` as ``payload`` (see ``stored_callback_key`` for long payloads).
+    ``callback_data`` as ``payload`` (a long payload's stored key: ``channels.payloads``).
     """
     if update.message is not None:
         return _from_message(update, update.message, max_text)
@@ -127,11 +126,6 @@ def attachments_of(msg: Message) -> tuple[Attachment, ...]:
     return ()
 
 
-def stored_callback_key(data: str) -> str | None:
-    """The storage key of a long payload's ``callback_data``, or None for a plain payload."""
-    return data[len(STORED_MARK) :] if data.startswith(STORED_MARK) else None
-
-
 # --- outbound ---------------------------------------------------------------------------------
 
 
@@ -157,16 +151,7 @@ class PhotoOp:
 Op = TextOp | PhotoOp
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """The messages that show one reply, in order, and the long button payloads to store
-    (``TG_CALLBACK + key → payload``) before they are sent."""
-
-    ops: tuple[Op, ...]
-    stored: dict[str, str] = field(default_factory=dict)
-
-
-def render_reply(reply: Reply) -> Rendered:
+def render_reply(reply: Reply) -> Rendered[Op]:
     """Text (split at 4096), its buttons under the last part, then one card per product."""
     stored: dict[str, str] = {}
     keyboard = None
@@ -174,8 +159,9 @@ def render_reply(reply: Reply) -> Rendered:
         rows = []
         for b in reply.buttons:
             data, long_payload = callback_data(b.payload)
-            if long_payload:
-                stored[data[len(STORED_MARK) :]] = b.payload
+            key = payloads.stored_key(data) if long_payload else None
+            if key is not None:
+                stored[key] = b.payload
             rows.append([InlineKeyboardButton(b.title, callback_data=data)])
         keyboard = InlineKeyboardMarkup(rows)
     parts = split_html(markdown_to_html(reply.text))
@@ -189,15 +175,9 @@ def render_reply(reply: Reply) -> Rendered:
 
 
 def callback_data(payload: str) -> tuple[str, bool]:
-    """The ``callback_data`` for a button payload, and whether the payload must be stored.
-
-    Payloads over 64 bytes (or that start with the mark) become ``~`` + a digest of the
-    payload: the same payload always gets the same key, so re-rendering a reply is harmless.
-    """
-    if len(payload.encode()) <= CALLBACK_DATA_LIMIT and not payload.startswith(STORED_MARK):
-        return payload, False
-    digest = hashlib.sha256(payload.encode()).digest()[:18]
-    return STORED_MARK + base64.urlsafe_b64encode(digest).decode(), True
+    """The ``callback_data`` for a button payload, and whether the payload must be stored
+    (over 64 bytes: ``channels.payloads``)."""
+    return payloads.button_value(payload, CALLBACK_DATA_LIMIT)
 
 
 def product_op(p: Product) -> Op:

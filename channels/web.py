@@ -19,7 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from channels import constants as K
-from channels.base import LivePublisher
+from channels.base import LivePublisher, Pace, Rendered
 from channels.schema import ChannelName, ConversationAddress, Inbound, Outbound, Reply, User
 
 LOG_KEEP = 200  # reply frames kept per conversation for resume and reload
@@ -130,12 +130,19 @@ class WebAdapter:
         self._live = live
         self._ttl = log_ttl_s
 
-    async def send(self, out: Outbound, index: int) -> None:
+    def render(self, out: Outbound, index: int) -> Rendered[dict[str, Any]]:
+        """Reply ``index`` as one reply frame."""
+        return Rendered((reply_frame(out.first_seq + index, out.replies[index]),))
+
+    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+        """The widget takes replies as fast as they come."""
+        return ()
+
+    async def send(self, out: Outbound, part: dict[str, Any], number: int) -> None:
         """Log, then publish: a socket that replays the log after subscribing misses nothing.
         A re-send after a crash writes the identical member again (a no-op) and the widget
         drops the repeated seq."""
-        seq = out.first_seq + index
-        frame = reply_frame(seq, out.replies[index])
+        frame, seq = part, int(part["seq"])
         key = K.WEB_LOG + out.conversation_key
         pipe = self._r.pipeline(transaction=True)
         pipe.zadd(key, {json.dumps(frame, sort_keys=True): seq})

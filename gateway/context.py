@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -26,7 +27,7 @@ class Gateway:
     celery: Celery
     ingress: Ingress
     live: Live
-    adapters: dict[ChannelName, ChannelAdapter] = field(default_factory=dict)
+    adapters: dict[ChannelName, ChannelAdapter[Any]] = field(default_factory=dict)
     delivery: Delivery | None = None
 
 

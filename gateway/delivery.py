@@ -1,10 +1,13 @@
 """Reply delivery: read the reply stream as one consumer of the ``gateway`` group, hand each
 reply to its channel adapter, and acknowledge it only once the platform has it.
 
-At-least-once from the stream, exactly-once to the customer: a reply that reached the platform
-is marked ``og:sent:<entry>:<i>`` before the entry is acknowledged, so an entry taken over
-after a crash (``XAUTOCLAIM``) re-sends only what was not sent. Replies of one conversation are
-delivered in order; conversations proceed in parallel.
+This is the one send loop of every channel: the adapter renders a reply as platform messages
+(pure) and sends one message when asked; here the long button payloads are stored, each message
+waits for its platform's rate limits (``gateway.ratelimit``), is retried, and is marked.
+At-least-once from the stream, exactly-once to the customer: each message that reached the
+platform is marked ``og:sent:<entry>:<reply>:<part>`` before the entry is acknowledged, so an
+entry taken over after a crash (``XAUTOCLAIM``) re-sends only what was not sent. Replies of
+one conversation are delivered in order; conversations proceed in parallel.
 
 Order across replicas: a consumer group spreads one conversation's entries over replicas, so a
 reply waits until ``og:delivered:<conv>`` (only ever moved forward) reaches its predecessor. The
@@ -33,10 +36,12 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError, ResponseError
 
 from channels import constants as K
+from channels import payloads
 from channels.base import ChannelAdapter, DeliveryFailed, RetryLater
 from channels.schema import ChannelName, Outbound, Unreadable, parse_stored
 from gateway import dead_letters
 from gateway.logs import bind
+from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,11 +56,9 @@ MAX_ATTEMPTS = 8
 LEASE_MS = 10_000  # og:delivering lives this long unless refreshed (at every part and wait)
 LEASE_EVERY_S = 3.0  # refresh while waiting to retry
 
-# KEYS: delivered, then the reply's sent mark (none for a reply given up on).
-# ARGV: seq, delivered ttl, mark ttl. The delivered mark never moves backwards, whichever
-# replica finishes first.
+# KEYS: delivered. ARGV: seq, delivered ttl. The delivered mark never moves backwards,
+# whichever replica finishes first.
 _ADVANCE = """
-if KEYS[2] then redis.call('SET', KEYS[2], 1, 'EX', tonumber(ARGV[3])) end
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > cur then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
@@ -70,7 +73,10 @@ class Delivery:
     """The delivery loop of one gateway replica."""
 
     def __init__(
-        self, r: aioredis.Redis, adapters: dict[ChannelName, ChannelAdapter], settings: Settings
+        self,
+        r: aioredis.Redis,
+        adapters: dict[ChannelName, ChannelAdapter[Any]],
+        settings: Settings,
     ) -> None:
         self._r = r
         self._adapters = adapters
@@ -80,6 +86,7 @@ class Delivery:
         self._inflight: set[bytes] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._advance_script = r.register_script(_ADVANCE)
+        self._limiters: dict[ChannelName, RateLimiter] = {}
 
     async def start(self) -> None:
         """Create the consumer group if needed and start reading."""
@@ -212,6 +219,9 @@ class Delivery:
         adapter = self._adapters.get(ChannelName(d["channel"]))
         if adapter is not None:
             with contextlib.suppress(Exception):
+                limiter = self._limiter(adapter)
+                for pace in adapter.paces(d["conversation"], typing=True):
+                    await limiter.wait(pace.key, pace.per_s)
                 await adapter.typing(d["conversation"], d.get("meta") or {})
 
     async def _deliver(self, entry_id: bytes, out: Outbound) -> bool:
@@ -232,40 +242,81 @@ class Delivery:
                 f"no {out.channel.value} adapter on any gateway",
                 out.model_dump_json(),
             )
-            await self._advance(conv, out.first_seq + len(out.replies) - 1, None)
+            await self._advance(conv, out.first_seq + len(out.replies) - 1)
             return False
-        channel = out.channel.value
         await self._wait_for_predecessor(out)
+        entry = entry_id.decode()
         for index in range(len(out.replies)):
-            mark = f"{K.SENT}{entry_id.decode()}:{index}"
-            if await self._lease(conv, entry_id, mark):
-                continue
-            attempt = 0
-            while attempt < MAX_ATTEMPTS:
-                try:
-                    await adapter.send(out, index)
-                    DELIVERED.labels(channel).inc()
+            rendered = adapter.render(out, index)
+            await payloads.store(self._r, rendered.stored)
+            marks = [f"{K.SENT}{entry}:{index}:{part}" for part in range(len(rendered.parts))]
+            for number, part in enumerate(rendered.parts):
+                if await self._lease(conv, entry_id, marks[number]):
+                    continue
+                sent = await self._send_part(adapter, out, entry_id, part, number)
+                if sent is None:
+                    return False
+                if not sent:  # refused: the rest of this reply is not sent either
+                    await self._mark(marks[number:])
                     break
-                except RetryLater as exc:
-                    # Not an attempt: the platform said when to come back, and we hold the
-                    # conversation's lease until then. Giving up here would leave the entry
-                    # to the claim loop, queued behind its own successor, which waits on it.
-                    RETRIES.labels(channel).inc()
-                    log.info("%s asks to wait %.1fs: %s", channel, exc.delay_s, exc.reason)
-                    await self._sleep_holding(conv, entry_id, exc.delay_s)
-                except DeliveryFailed as exc:
-                    FAILED.labels(channel).inc()
-                    log.error("%s refused a reply to %s: %s", channel, out.conversation, exc)
-                    break
-                except Exception:
-                    RETRIES.labels(channel).inc()
-                    attempt += 1
-                    log.exception("sending to %s failed (attempt %d)", channel, attempt)
-                    await self._sleep_holding(conv, entry_id, min(2 ** (attempt - 1) * 0.5, 30))
-            else:
-                return False
-            await self._advance(conv, out.first_seq + index, mark)
+                await self._mark(marks[number : number + 1])
+            await self._advance(conv, out.first_seq + index)
         return True
+
+    async def _send_part(
+        self,
+        adapter: ChannelAdapter[Any],
+        out: Outbound,
+        entry_id: bytes,
+        part: Any,
+        number: int,
+    ) -> bool | None:
+        """Send one message at the platform's pace, retrying: True once sent, False when the
+        platform refused it for good, None after ``MAX_ATTEMPTS`` failed sends (the entry
+        stays pending for the claim loop)."""
+        channel, conv = out.channel.value, out.conversation_key
+        limiter = self._limiter(adapter)
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
+            for pace in adapter.paces(out.conversation):
+                await limiter.wait(pace.key, pace.per_s)
+            try:
+                await adapter.send(out, part, number)
+                DELIVERED.labels(channel).inc()
+                return True
+            except RetryLater as exc:
+                # Not an attempt: the platform said when to come back, and we hold the
+                # conversation's lease until then. Giving up here would leave the entry
+                # to the claim loop, queued behind its own successor, which waits on it.
+                RETRIES.labels(channel).inc()
+                log.info("%s asks to wait %.1fs: %s", channel, exc.delay_s, exc.reason)
+                if exc.hold is not None:
+                    await limiter.hold(exc.hold, exc.delay_s)
+                await self._sleep_holding(conv, entry_id, exc.delay_s)
+            except DeliveryFailed as exc:
+                FAILED.labels(channel).inc()
+                log.error("%s refused a reply to %s: %s", channel, out.conversation, exc)
+                return False
+            except Exception:
+                RETRIES.labels(channel).inc()
+                attempt += 1
+                log.exception("sending to %s failed (attempt %d)", channel, attempt)
+                await self._sleep_holding(conv, entry_id, min(2 ** (attempt - 1) * 0.5, 30))
+        return None
+
+    def _limiter(self, adapter: ChannelAdapter[Any]) -> RateLimiter:
+        """The send-rate limiter of ``adapter``'s platform (one per platform, made once)."""
+        limiter = self._limiters.get(adapter.name)
+        if limiter is None:
+            limiter = self._limiters[adapter.name] = RateLimiter(self._r, adapter.name.value)
+        return limiter
+
+    async def _mark(self, marks: list[str]) -> None:
+        """These messages of a reply are done (sent, or refused for good)."""
+        pipe = self._r.pipeline(transaction=False)
+        for mark in marks:
+            pipe.set(mark, 1, ex=self._settings.dedupe_ttl_s)
+        await pipe.execute()
 
     async def _lease(self, conv: str, entry_id: bytes, mark: str) -> bool:
         """Tell the other replicas this one is sending a reply of ``conv`` (so a reply waiting
@@ -286,11 +337,10 @@ class Delivery:
             with contextlib.suppress(RedisError, OSError):
                 await self._r.set(K.DELIVERING + conv, entry_id, px=LEASE_MS)
 
-    async def _advance(self, conv: str, seq: int, mark: str | None) -> None:
-        """Reply ``seq`` of ``conv`` is done: sent or refused (``mark`` set), or given up on."""
-        s = self._settings
-        keys = [K.DELIVERED + conv, *([mark] if mark else [])]
-        await self._advance_script(keys=keys, args=[seq, s.session_ttl_s, s.dedupe_ttl_s])
+    async def _advance(self, conv: str, seq: int) -> None:
+        """Reply ``seq`` of ``conv`` is done: sent, refused, or given up on."""
+        keys = [K.DELIVERED + conv]
+        await self._advance_script(keys=keys, args=[seq, self._settings.session_ttl_s])
 
     async def _wait_for_predecessor(self, out: Outbound) -> None:
         """Hold ``out`` until the conversation's previous reply has been delivered, by whichever

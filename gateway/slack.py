@@ -16,9 +16,10 @@ Agents: in ``OMNIGATE_AGENT_CHANNEL``, each handoff is a thread; a person's repl
 into the customer's conversation (any channel) with ``author="agent"``; the thread's
 "Return to bot" button or ``/omnigate resolve`` gives the conversation back.
 
-Sending: each reply is one or more messages (``render_reply``), spaced 1/s per channel by the
-shared rate limiter and marked once posted, so a retried reply resumes where it stopped. The
-client retries a 429 once after its ``Retry-After``; a 429 after that is ``RetryLater``.
+Sending: each reply is one or more messages (``render_reply``); the gateway's delivery posts
+them one at a time, 1/s per channel, and marks each once posted, so a retried reply resumes
+where it stopped. The client retries a 429 once after its ``Retry-After``; a 429 after that
+is ``RetryLater``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels import constants as K
-from channels.base import DeliveryFailed, RetryLater
+from channels import payloads
+from channels.base import DeliveryFailed, Pace, Rendered, RetryLater
 from channels.schema import ChannelName, Inbound, Outbound, User
 from channels.slack import (
     SlackMessage,
@@ -52,10 +54,8 @@ from channels.slack import (
     parse_message,
     render_reply,
     split_conversation,
-    stored_payload_key,
 )
 from gateway.context import GATEWAY, Gateway, json_error
-from gateway.ratelimit import RateLimiter
 from gateway.settings import ConfigError
 from gateway.slack_private import DirectMessages
 from gateway.slack_requests import (
@@ -74,7 +74,6 @@ COMMAND = "/omnigate"
 PER_CHANNEL_PER_S = 1.0  # chat.postMessage: about one message a second per channel
 RATE_LIMIT_RETRIES = 1  # the client's own retries of a 429, before RetryLater
 NETWORK_RETRY_S = 2.0
-PAYLOAD_TTL_S = 30 * 24 * 3600
 # Errors after which the same message will never be accepted.
 GONE = frozenset(
     {
@@ -156,7 +155,6 @@ class SlackChannel:
         )
         self.signing_secret = s.slack_signing_secret or ""
         self._dms = DirectMessages(self.client)
-        self._limiter = RateLimiter(gw.redis, "slack")
         self._names: dict[str, str | None] = {}
         self._socket: Any = None
         self._starter: asyncio.Task[None] | None = None
@@ -304,14 +302,11 @@ class SlackChannel:
             await self._resolve(conv, uid, f"resolve:{click}", user.get("name"))
             self._later(self._mark_resolved(body, uid))
             return
-        key = stored_payload_key(value)
-        if key is not None:
-            stored = await self._gw.redis.get(K.SLACK_PAYLOAD + key)
-            if stored is None:
-                log.info("a Slack button's stored payload has expired")
-                return
-            value = stored.decode() if isinstance(stored, bytes) else str(stored)
-        inbound = parse_action(body, action, value)
+        payload = await payloads.resolve(self._gw.redis, value)
+        if payload is None:
+            log.info("a Slack button's stored payload has expired")
+            return
+        inbound = parse_action(body, action, payload)
         if inbound is not None:
             await self._submit_privately(inbound)
 
@@ -427,37 +422,33 @@ class SlackChannel:
 
     # --- outbound (ChannelAdapter) ------------------------------------------------------------
 
-    async def send(self, out: Outbound, index: int) -> None:
-        """Post reply ``index`` as one or more messages; parts posted before a retry are
-        skipped. A handoff's opening message becomes the thread of that handoff, where the
-        later messages of the handoff go. Raises ``RetryLater`` or ``DeliveryFailed``."""
-        r = self._gw.redis
-        rendered = render_reply(out.replies[index])
-        for key, payload in rendered.stored.items():
-            await r.set(K.SLACK_PAYLOAD + key, payload, ex=PAYLOAD_TTL_S)
+    def render(self, out: Outbound, index: int) -> Rendered[SlackMessage]:
+        """Reply ``index`` as Slack messages (``channels.slack.render_reply``)."""
+        return render_reply(out.replies[index])
+
+    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+        """About one message a second per Slack channel (``chat.postMessage``)."""
+        if typing:
+            return ()
+        channel, _ = split_conversation(conversation)
+        return (Pace(f"channel:{channel}", PER_CHANNEL_PER_S),)
+
+    async def send(self, out: Outbound, part: SlackMessage, number: int) -> None:
+        """Post one message. A handoff's opening message becomes the thread of that handoff,
+        where its later messages go. Raises ``RetryLater`` or ``DeliveryFailed``."""
         channel, thread = split_conversation(out.conversation)
         thread = out.meta.get("thread_ts") or thread
         handoff_for = out.meta.get("handoff_for")
-        opening = bool(handoff_for) and out.meta.get("opening") == "1"
+        opening = bool(handoff_for) and out.meta.get("opening") == "1" and number == 0
         if handoff_for and not opening:
             thread = await self._conv_thread(handoff_for)
-        seq = out.first_seq + index
-        for part, message in enumerate(rendered.messages):
-            mark = f"{K.SLACK_PART_SENT}{out.conversation_key}:{seq}:{part}"
-            if await r.exists(mark):
-                if opening and handoff_for and thread is None:
-                    thread = await self._conv_thread(handoff_for)
-                continue
-            await self._limiter.wait(f"channel:{channel}", PER_CHANNEL_PER_S)
-            ts = await self._post(channel, message, thread)
-            pipe = r.pipeline(transaction=True)
-            if opening and handoff_for and thread is None:
-                thread = ts
-                ttl = self._gw.settings.session_ttl_s
-                pipe.set(K.AGENT_THREAD + ts, handoff_for, ex=ttl)
-                pipe.set(K.AGENT_THREAD_OF + handoff_for, ts, ex=ttl)
-                pipe.sadd(K.HANDOFF_OPEN, handoff_for)
-            pipe.set(mark, 1, ex=self._gw.settings.dedupe_ttl_s)
+        ts = await self._post(channel, part, thread)
+        if handoff_for and opening:
+            ttl = self._gw.settings.session_ttl_s
+            pipe = self._gw.redis.pipeline(transaction=True)
+            pipe.set(K.AGENT_THREAD + ts, handoff_for, ex=ttl)
+            pipe.set(K.AGENT_THREAD_OF + handoff_for, ts, ex=ttl)
+            pipe.sadd(K.HANDOFF_OPEN, handoff_for)
             await pipe.execute()
 
     async def _conv_thread(self, conv: str) -> str | None:
@@ -491,8 +482,8 @@ class SlackChannel:
             status, error = exc.response.status_code, _error(exc)
             if status == 429 or error == "ratelimited":
                 wait = _retry_after(exc)
-                await self._limiter.hold(f"channel:{channel}", wait)
-                raise RetryLater(wait, f"Slack rate limit for {channel}") from exc
+                reason = f"Slack rate limit for {channel}"
+                raise RetryLater(wait, reason, hold=f"channel:{channel}") from exc
             if error in GONE:
                 raise DeliveryFailed(f"Slack channel {channel}: {error}") from exc
             if status >= 500 or error in (

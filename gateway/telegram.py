@@ -8,10 +8,11 @@ same ``TelegramChannel.accept``: translate (``channels.telegram``) and hand to i
 dedupes on ``update_id``. The PTB ``Application`` starts and stops with the aiohttp app; it has
 no web server of its own (``updater(None)`` in webhook mode).
 
-Sending: one reply may be several Telegram messages (split text, product cards); each is spaced
-by the shared rate limiter (1/s per chat, 30/s per bot) and marked in Redis once sent, so a
-retried reply resumes where it stopped. PTB does not retry requests itself (``HTTPXRequest``
-makes one attempt; httpx's transport has no retries), so a send is never doubled by the client.
+Sending: one reply may be several Telegram messages (split text, product cards); the gateway's
+delivery sends them one at a time at this adapter's pace (1/s per chat, 30/s per bot) and marks
+each once sent, so a retried reply resumes where it stopped. PTB does not retry requests
+itself (``HTTPXRequest`` makes one attempt; httpx's transport has no retries), so a send is
+never doubled by the client.
 """
 
 from __future__ import annotations
@@ -44,13 +45,12 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
-from channels import constants as K
-from channels.base import DeliveryFailed, RetryLater
+from channels import payloads
+from channels.base import DeliveryFailed, Pace, Rendered, RetryLater
 from channels.schema import ChannelName, Outbound
-from channels.telegram import Op, PhotoOp, TextOp, parse_update, render_reply, stored_callback_key
+from channels.telegram import Op, PhotoOp, TextOp, parse_update, render_reply
 from gateway.context import GATEWAY, Gateway, json_error, read_json
 from gateway.errors import Unavailable
-from gateway.ratelimit import RateLimiter
 from gateway.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]  # what parse_update reads; the rest is noise
-CALLBACK_TTL_S = 30 * 24 * 3600  # a long button payload outlives its message by this long
 PER_CHAT_PER_S = 1.0
 PER_BOT_PER_S = 30.0
 NETWORK_RETRY_S = 2.0
@@ -127,7 +126,6 @@ class TelegramChannel:
         self.secret = gw.settings.telegram_webhook_secret or ""
         self.application = _application(gw.settings, polling)
         self.bot = self.application.bot
-        self._limiter = RateLimiter(gw.redis, "telegram")
         self._starter: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -194,19 +192,16 @@ class TelegramChannel:
         if inbound is None:
             return "ignored"
         query = update.callback_query
-        key = stored_callback_key(inbound.payload) if inbound.payload else None
-        if key is not None:
+        if inbound.payload:
             try:
-                long_payload = await self._gw.redis.get(K.TG_CALLBACK + key)
+                payload = await payloads.resolve(self._gw.redis, inbound.payload)
             except RedisError as exc:
                 raise Unavailable(f"Redis is unreachable ({exc})") from exc
-            if long_payload is None:
+            if payload is None:
                 if query is not None:
                     self._answer(query.id, EXPIRED_BUTTON)
                 return "ignored"
-            if isinstance(long_payload, bytes):
-                long_payload = long_payload.decode()
-            inbound = inbound.model_copy(update={"payload": long_payload})
+            inbound = inbound.model_copy(update={"payload": payload})
         fresh = await self._gw.ingress.submit(inbound)
         if query is not None:
             self._answer(query.id)  # the platform's ack of a press: stops the button spinner
@@ -241,23 +236,20 @@ class TelegramChannel:
 
     # --- outbound (ChannelAdapter) ------------------------------------------------------------
 
-    async def send(self, out: Outbound, index: int) -> None:
-        """Send reply ``index`` as one or more messages; parts sent before a retry are
-        skipped. Raises ``RetryLater`` (429, network) or ``DeliveryFailed``."""
-        chat_id = _chat_id(out.conversation)
-        rendered = render_reply(out.replies[index])
-        r = self._gw.redis
-        for key, payload in rendered.stored.items():
-            await r.set(K.TG_CALLBACK + key, payload, ex=CALLBACK_TTL_S)
-        seq = out.first_seq + index
-        for part, op in enumerate(rendered.ops):
-            mark = f"{K.TG_PART_SENT}{chat_id}:{seq}:{part}"
-            if await r.exists(mark):
-                continue
-            await self._limiter.wait(f"chat:{chat_id}", PER_CHAT_PER_S)
-            await self._limiter.wait("bot", PER_BOT_PER_S)
-            await self._send_op(chat_id, op)
-            await r.set(mark, 1, ex=self._gw.settings.dedupe_ttl_s)
+    def render(self, out: Outbound, index: int) -> Rendered[Op]:
+        """Reply ``index`` as Telegram messages (``channels.telegram.render_reply``)."""
+        return render_reply(out.replies[index])
+
+    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+        """1 message a second per chat and 30 per bot; a typing indicator takes a slot of the
+        per-bot limit only, so a chat's 1/s is kept for its replies."""
+        bot = Pace("bot", PER_BOT_PER_S)
+        return (bot,) if typing else (Pace(f"chat:{conversation}", PER_CHAT_PER_S), bot)
+
+    async def send(self, out: Outbound, part: Op, number: int) -> None:
+        """Send one Telegram message. Raises ``RetryLater`` (429, network) or
+        ``DeliveryFailed``."""
+        await self._send_op(_chat_id(out.conversation), part)
 
     async def _send_op(self, chat_id: int, op: Op) -> None:
         try:
@@ -279,8 +271,8 @@ class TelegramChannel:
             await self._send_text(chat_id, op)
         except RetryAfter as exc:
             wait = _seconds(exc)
-            await self._limiter.hold(f"chat:{chat_id}", wait)
-            raise RetryLater(wait, f"Telegram flood control for chat {chat_id}") from exc
+            reason = f"Telegram flood control for chat {chat_id}"
+            raise RetryLater(wait, reason, hold=f"chat:{chat_id}") from exc
         except (Forbidden, ChatMigrated) as exc:
             raise DeliveryFailed(f"chat {chat_id}: {exc}") from exc
         except BadRequest as exc:
@@ -306,10 +298,8 @@ class TelegramChannel:
             await self.bot.send_message(chat_id, _plain(op.html), reply_markup=op.keyboard)
 
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:
-        """``sendChatAction typing`` (shows ~5 s; delivery repeats it every ~4 s of a turn).
-        Takes a slot of the per-bot limit only: a chat's 1/s is kept for its replies."""
+        """``sendChatAction typing`` (shows ~5 s; delivery repeats it every ~4 s of a turn)."""
         chat_id = _chat_id(conversation)
-        await self._limiter.wait("bot", PER_BOT_PER_S)
         with contextlib.suppress(TelegramError):
             await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
 

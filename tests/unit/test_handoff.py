@@ -216,7 +216,7 @@ def test_customer_text_is_inert_in_the_agents_channel() -> None:
     [opening] = open_handoff(session, customer(PHISHING))
     [forwarded] = handoff.route(customer(PHISHING), session, SETTINGS) or []
     for out in (opening, forwarded):
-        shown = json.dumps([m.blocks for m in render_reply(out.replies[0]).messages])
+        shown = json.dumps([m.blocks for m in render_reply(out.replies[0]).parts])
         # What Slack would make live: a <url|label> link, a bare host name, a mention.
         assert "<https://" not in shown and "https://" not in shown
         assert "evil.example" not in shown and "evil[.]example" in shown

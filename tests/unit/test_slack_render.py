@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from channels import payloads
 from channels.schema import Button, ChannelName, Product, Reply, User
 from channels.slack import (
     ACTIONS_LIMIT,
@@ -19,7 +20,6 @@ from channels.slack import (
     render_reply,
     split_conversation,
     split_mrkdwn,
-    stored_payload_key,
     to_markdown,
     to_mrkdwn,
 )
@@ -58,7 +58,7 @@ def test_a_reply_is_a_section_then_buttons() -> None:
         text="Pick one",
         buttons=(Button(title="Yes", payload="pay:yes"), Button(title="No", payload="pay:no")),
     )
-    [msg] = render_reply(reply).messages
+    [msg] = render_reply(reply).parts
     assert msg.text == "Pick one"
     section, actions = msg.blocks
     assert section == {"type": "section", "text": {"type": "mrkdwn", "text": "Pick one"}}
@@ -70,7 +70,7 @@ def test_a_reply_is_a_section_then_buttons() -> None:
 
 def test_products_are_sections_with_an_image_accessory() -> None:
     reply = Reply(text="Here", products=(product(1), product(2, image=False)))
-    [msg] = render_reply(reply).messages
+    [msg] = render_reply(reply).parts
     _, first, second = msg.blocks
     assert first["text"]["text"] == (
         "*<https://shop.example/p/1|Shoe &lt;1&gt; &amp; co>*\n1,234.50 EUR"
@@ -90,7 +90,7 @@ def test_long_text_is_split_into_sections_of_at_most_3000() -> None:
     assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
         "\n", ""
     )
-    [msg] = render_reply(Reply(text=text)).messages
+    [msg] = render_reply(Reply(text=text)).parts
     assert all(len(b["text"]["text"]) <= SECTION_TEXT_LIMIT for b in msg.blocks)
     assert len(msg.text) <= 3000
 
@@ -107,7 +107,7 @@ def test_more_than_50_blocks_become_several_messages() -> None:
         products=tuple(product(i) for i in range(70)),
         buttons=tuple(Button(title=f"B{i}", payload=f"p{i}") for i in range(30)),
     )
-    messages = render_reply(reply).messages
+    messages = render_reply(reply).parts
     assert len(messages) == 2
     assert all(len(m.blocks) <= MAX_BLOCKS for m in messages)
     blocks = [b for m in messages for b in m.blocks]
@@ -125,14 +125,14 @@ def test_long_payloads_and_labels_fit_slack_limits() -> None:
     rendered = render_reply(
         Reply(text="x", buttons=(Button(title="T" * 200, payload=long_payload),))
     )
-    button = rendered.messages[0].blocks[-1]["elements"][0]
+    button = rendered.parts[0].blocks[-1]["elements"][0]
     assert len(button["text"]["text"]) <= 75
-    key = stored_payload_key(button["value"])
+    key = payloads.stored_key(button["value"])
     assert key is not None and rendered.stored[key] == long_payload
 
 
 def test_an_empty_reply_still_renders() -> None:
-    [msg] = render_reply(Reply(text="")).messages
+    [msg] = render_reply(Reply(text="")).parts
     assert msg.blocks and msg.text
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from telegram import Update
 
+from channels import payloads
 from channels.schema import Button, ChannelName, Product, Reply
 from channels.telegram import (
     CAPTION_LIMIT,
@@ -24,7 +25,6 @@ from channels.telegram import (
     product_caption,
     render_reply,
     split_html,
-    stored_callback_key,
 )
 from tests.fakes.telegram import (
     callback_update,
@@ -209,8 +209,8 @@ def test_long_payloads_get_a_short_stable_key(payload: str) -> None:
     data, stored = callback_data(payload)
     assert stored and len(data.encode()) <= 64
     assert callback_data(payload) == (data, True)
-    assert stored_callback_key(data) is not None
-    assert stored_callback_key("pay:yes") is None
+    assert payloads.stored_key(data) is not None
+    assert payloads.stored_key("pay:yes") is None
 
 
 def test_buttons_are_an_inline_keyboard_under_the_last_part() -> None:
@@ -219,26 +219,26 @@ def test_buttons_are_an_inline_keyboard_under_the_last_part() -> None:
         buttons=(Button(title="Yes", payload="pay:yes"), Button(title="Long", payload="L" * 200)),
     )
     rendered = render_reply(reply)
-    assert len(rendered.ops) == 2
-    first, last = rendered.ops
+    assert len(rendered.parts) == 2
+    first, last = rendered.parts
     assert isinstance(first, TextOp) and first.keyboard is None
     assert isinstance(last, TextOp) and last.keyboard is not None
     rows = last.keyboard.inline_keyboard
     assert rows[0][0].callback_data == "pay:yes"
     long_data = rows[1][0].callback_data
     assert isinstance(long_data, str)
-    key = stored_callback_key(long_data)
+    key = payloads.stored_key(long_data)
     assert key is not None and rendered.stored == {key: "L" * 200}
 
 
 def test_buttons_without_text_get_a_prompt() -> None:
     rendered = render_reply(Reply(buttons=(Button(title="Yes", payload="y"),)))
-    [op] = rendered.ops
+    [op] = rendered.parts
     assert isinstance(op, TextOp) and op.html == NO_TEXT and op.keyboard is not None
 
 
 def test_an_empty_reply_sends_nothing() -> None:
-    assert render_reply(Reply(text="  ")).ops == ()
+    assert render_reply(Reply(text="  ")).parts == ()
 
 
 # --- product cards ----------------------------------------------------------------------------
@@ -257,7 +257,7 @@ def _product(**kw: Any) -> Product:
 
 
 def test_a_product_is_a_photo_with_caption_and_view_button() -> None:
-    [op] = render_reply(Reply(products=(_product(),))).ops
+    [op] = render_reply(Reply(products=(_product(),))).parts
     assert isinstance(op, PhotoOp)
     assert op.photo == "https://shop.example/1.jpg"
     assert op.caption == "<b>Trail &lt;Runner&gt;</b>\n89.50 EUR"
@@ -268,12 +268,12 @@ def test_a_product_is_a_photo_with_caption_and_view_button() -> None:
 
 
 def test_a_product_without_image_or_url_is_a_plain_text_card() -> None:
-    [op] = render_reply(Reply(products=(_product(image_url=None, url=None),))).ops
+    [op] = render_reply(Reply(products=(_product(image_url=None, url=None),))).parts
     assert op == TextOp("<b>Trail &lt;Runner&gt;</b>\n89.50 EUR", None)
 
 
 def test_text_comes_before_the_cards() -> None:
-    ops = render_reply(Reply(text="Here", products=(_product(), _product(sku="T")))).ops
+    ops = render_reply(Reply(text="Here", products=(_product(), _product(sku="T")))).parts
     assert [type(o) for o in ops] == [TextOp, PhotoOp, PhotoOp]
 
 
