@@ -1,4 +1,5 @@
-"""The one small protocol every channel implements, and its two errors.
+"""The one small protocol every channel implements, its two errors, and what the gateway hands
+a channel (``ChannelHost``: the channel never imports the gateway).
 
 Inbound, an adapter turns a platform event into ``channels.schema.Inbound`` (its own
 ``parse_*`` functions, called by the gateway route that verified the request). Outbound, the
@@ -10,10 +11,14 @@ of long button payloads live in the gateway's delivery.
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from channels.schema import ChannelName, Outbound
+import redis.asyncio as aioredis
+
+from channels.schema import ChannelName, Inbound, Outbound
 
 Part = TypeVar("Part")
 
@@ -89,3 +94,33 @@ class ChannelAdapter(Protocol[Part]):
     async def close(self) -> None:
         """Release the adapter's clients."""
         ...
+
+
+class Ingress(Protocol):
+    """The gateway's ingress, as a channel sees it: where an ``Inbound`` is handed in."""
+
+    async def submit(self, inbound: Inbound, address: str | None = None) -> bool:
+        """Store ``inbound`` for a turn; False when the platform already sent it. Raises
+        ``channels.errors.Unavailable`` or ``channels.errors.TooMany``."""
+        ...
+
+
+class LiveFanout(LivePublisher, Protocol):
+    """The live fan-out with its listening side (a waiting ``/api/chat`` request, an open web
+    widget)."""
+
+    def listen(self, conv: str) -> AbstractAsyncContextManager[asyncio.Queue[dict[str, Any]]]:
+        """A queue of the events published to ``conv`` while the context is open."""
+        ...
+
+
+@dataclass
+class ChannelHost:
+    """What the gateway hands every channel when it mounts it (``gateway.app``): its Redis
+    client, its ingress, the live fan-out, and the adapters delivery sends through, where a
+    channel adds its own. A channel's settings come apart, as its own config dataclass."""
+
+    redis: aioredis.Redis
+    ingress: Ingress
+    live: LiveFanout
+    adapters: dict[ChannelName, ChannelAdapter[Any]] = field(default_factory=dict)

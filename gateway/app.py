@@ -1,4 +1,5 @@
-"""The aiohttp application factory: shared clients, JSON errors, and every channel's routes."""
+"""The aiohttp application factory: shared clients, JSON errors, health, and every channel's
+routes (``gateway.mounts``)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from celery import Celery
 
-from channels.api import ApiAdapter
-from channels.schema import ChannelName
-from gateway import api, slack, telegram
-from gateway.context import GATEWAY, Gateway, json_error
+from channels.errors import TooMany, Unavailable
+from channels.http import json_error
+from gateway import health
+from gateway.context import GATEWAY, Gateway
 from gateway.delivery import Delivery
-from gateway.errors import TooMany, Unavailable
 from gateway.ingress import Ingress
 from gateway.live import Live
+from gateway.mounts import mount_channels
 from gateway.queue import make_celery
 from gateway.redis_clients import async_client
 from gateway.settings import Settings
-from gateway.web import routes as web_chat
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +63,19 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
         celery=celery,
         ingress=Ingress(r, celery, settings),
         live=live,
-        adapters={ChannelName.api: ApiAdapter(live)},
     )
     app[GATEWAY] = gw
-    api.setup(app)
-    # Each channel mounts itself when its settings are present.
-    for channel in (web_chat, telegram, slack):
-        channel.setup(app)
+    health.setup(app)
+    mount_channels(app, gw.host, settings)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await live.start()
-        gw.delivery = Delivery(r, gw.adapters, settings)
+        gw.delivery = Delivery(r, gw.host.adapters, settings)
         await gw.delivery.start()
         yield
         await gw.delivery.close()
         await live.close()
-        for adapter in gw.adapters.values():
+        for adapter in gw.host.adapters.values():
             await adapter.close()
         await r.aclose()
 

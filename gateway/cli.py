@@ -217,7 +217,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 
 def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
-    from gateway.telegram import set_webhook
+    from gateway.mounts import set_webhook
 
     set_webhook(_settings(args), args.url)
     print(f"webhook set to {args.url}")

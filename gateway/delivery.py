@@ -38,9 +38,9 @@ from redis.exceptions import RedisError, ResponseError
 from channels import constants as K
 from channels import payloads
 from channels.base import ChannelAdapter, DeliveryFailed, RetryLater
+from channels.log_ids import bind
 from channels.schema import ChannelName, Outbound, Unreadable, parse_stored
 from gateway import dead_letters
-from gateway.logs import bind
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
 

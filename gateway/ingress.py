@@ -22,9 +22,9 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from channels import constants as K
+from channels.errors import TooMany, Unavailable
+from channels.log_ids import bind
 from channels.schema import Inbound
-from gateway.errors import TooMany, Unavailable
-from gateway.logs import bind
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import signals
 
-from gateway.logs import bind, unbind
+from channels.log_ids import bind, unbind
 
 
 @signals.task_prerun.connect

@@ -29,10 +29,10 @@ from celery import signals
 
 from brain.types import HistoryItem, Session, Turn
 from channels import constants as K
+from channels.log_ids import bind
 from channels.schema import Inbound, Outbound, Reply, Unreadable, parse_stored
 from gateway import dead_letters
 from gateway.ingress import SCHEDULED_TTL_S
-from gateway.logs import bind
 from gateway.settings import Settings
 from workers import people
 from workers.celery_app import app

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.errors import TRY_AGAIN
+from channels.errors import TRY_AGAIN
 from tests.conftest import chat, stack_env, uid
 from tests.support.servers import RedisServer, Stack, free_port, until
 

@@ -12,11 +12,12 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from channels import constants as K
+from channels.base import ChannelHost
 from channels.schema import Inbound
-from gateway.context import Gateway
+from channels.slack.adapter import SlackChannel
+from channels.slack.private import MOVED_TO_DM
+from gateway.mounts import slack_config
 from gateway.settings import load_settings
-from gateway.slack import SlackChannel
-from gateway.slack_private import MOVED_TO_DM
 from tests.fakes.slack import (
     APP_TOKEN,
     BOT_USER,
@@ -236,7 +237,7 @@ class RecordingIngress:
     def __init__(self) -> None:
         self.got: list[Inbound] = []
 
-    async def submit(self, inbound: Inbound) -> bool:
+    async def submit(self, inbound: Inbound, address: str | None = None) -> bool:
         self.got.append(inbound)
         return True
 
@@ -253,14 +254,10 @@ async def test_socket_mode_takes_events_without_a_public_url(
     )
     r = aioredis.Redis.from_url(settings.redis_url)
     ingress = RecordingIngress()
-    gw = Gateway(
-        settings=settings,
-        redis=r,
-        celery=None,
-        ingress=ingress,  # type: ignore[arg-type]
-        live=None,
-    )  # type: ignore[arg-type]
-    channel = SlackChannel(gw)
+    host = ChannelHost(redis=r, ingress=ingress, live=None)  # type: ignore[arg-type]
+    config = slack_config(settings)
+    assert config is not None
+    channel = SlackChannel(host, config)
     channel.start()
     try:
         dm = next_id("D")

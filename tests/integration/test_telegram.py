@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import redis
 
+from gateway.mounts import set_webhook
 from gateway.settings import load_settings
-from gateway.telegram import set_webhook
 from tests.fakes.telegram import (
     SECRET,
     FakeTelegram,

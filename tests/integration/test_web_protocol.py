@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from channels.web import tokens as web_tokens
+from channels.web.sequence import Delivered
 from gateway.app import create_app
 from gateway.settings import load_settings
-from gateway.web import tokens as web_tokens
-from gateway.web.sequence import Delivered
 from tests.conftest import WEB_SECRET, uid
 from tests.support.servers import RedisServer, Stack
 

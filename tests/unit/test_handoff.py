@@ -10,8 +10,9 @@ import pytest
 
 from brain.types import HistoryItem, Session
 from channels import constants as K
+from channels.handoff import agent_inbound
 from channels.schema import ChannelName, Inbound, Outbound, Reply, User
-from channels.slack import agent_inbound, render_reply
+from channels.slack.render import render_reply
 from gateway.settings import load_settings
 from workers.handoff import state as handoff
 

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from gateway.logs import JsonFormatter, bound
+from channels.log_ids import bound
+from gateway.logs import JsonFormatter
 from gateway.redact import redact
 
 

@@ -5,22 +5,24 @@ from __future__ import annotations
 import json
 
 from channels import payloads
+from channels.handoff import agent_inbound
 from channels.schema import Button, ChannelName, Product, Reply, User
-from channels.slack import (
-    ACTIONS_LIMIT,
-    MAX_BLOCKS,
-    SECTION_TEXT_LIMIT,
-    agent_inbound,
+from channels.slack.parse import (
     conversation_of,
     is_person_message,
     parse_action,
     parse_mention,
     parse_message,
     plain_text,
-    render_reply,
     split_conversation,
-    split_mrkdwn,
     to_markdown,
+)
+from channels.slack.render import (
+    ACTIONS_LIMIT,
+    MAX_BLOCKS,
+    SECTION_TEXT_LIMIT,
+    render_reply,
+    split_mrkdwn,
     to_mrkdwn,
 )
 

@@ -13,7 +13,8 @@ from telegram import Update
 
 from channels import payloads
 from channels.schema import Button, ChannelName, Product, Reply
-from channels.telegram import (
+from channels.telegram.parse import parse_update
+from channels.telegram.render import (
     CAPTION_LIMIT,
     NO_TEXT,
     PhotoOp,
@@ -21,7 +22,6 @@ from channels.telegram import (
     _u16,
     callback_data,
     markdown_to_html,
-    parse_update,
     product_caption,
     render_reply,
     split_html,
@@ -455,14 +455,14 @@ def _routes(app: Any) -> set[str]:
 
 
 def test_webhook_mode_mounts_the_route() -> None:
-    from gateway.telegram import TELEGRAM
+    from channels.telegram.route import TELEGRAM
 
     app = _app(TELEGRAM_WEBHOOK_SECRET="s", TELEGRAM_MODE="auto")
     assert "/telegram/webhook" in _routes(app) and not app[TELEGRAM].polling
 
 
 def test_auto_mode_without_a_secret_polls() -> None:
-    from gateway.telegram import TELEGRAM
+    from channels.telegram.route import TELEGRAM
 
     app = _app(TELEGRAM_MODE="auto")
     assert "/telegram/webhook" not in _routes(app) and app[TELEGRAM].polling

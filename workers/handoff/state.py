@@ -23,8 +23,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from brain.types import Handoff, Session
+from brain.types import Session
 from channels import constants as K
+from channels.handoff import Handoff, resolve_payload
 from channels.inert import inert
 from channels.schema import (
     Button,
@@ -55,11 +56,6 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 Author = Literal["bot", "agent", "system"]
 # Asks for the agent timeout of handoff ``id`` of conversation ``conv`` in ``countdown_s``.
 ScheduleTimeout = Callable[[str, str, int], None]
-
-
-def resolve_payload(conv: str) -> str:
-    """The "Return to bot" button's payload for conversation ``conv``."""
-    return f"{K.RESOLVE_PAYLOAD}:{conv}"
 
 
 def timeout_inbound(conv: str, handoff_id: str) -> Inbound:

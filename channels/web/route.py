@@ -1,4 +1,5 @@
-"""The web chat's routes: visitor sessions, the socket, the widget and the demo page."""
+"""The web chat's routes: visitor sessions, the socket, the widget and the demo page; and
+mounting the channel."""
 
 from __future__ import annotations
 
@@ -15,20 +16,22 @@ from aiohttp import WSCloseCode, web
 from redis.exceptions import RedisError
 
 from channels import constants as K
-from channels import web as web_channel
+from channels.base import ChannelHost
+from channels.errors import Unavailable
+from channels.http import json_error
+from channels.log_ids import bind
 from channels.schema import ChannelName
-from gateway.context import GATEWAY, Gateway, json_error
-from gateway.errors import Unavailable
-from gateway.logs import bind
-from gateway.settings import ConfigError
-from gateway.web import tokens as web_tokens
-from gateway.web.connection import VisitorConnection
-from gateway.web.socket import VisitorSocket
+from channels.web import tokens as web_tokens
+from channels.web.adapter import WebAdapter
+from channels.web.config import WebConfig
+from channels.web.connection import VisitorConnection
+from channels.web.render import conversation_key
+from channels.web.socket import VisitorSocket
 
 log = logging.getLogger(__name__)
 
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"
 HEARTBEAT_S = 25.0  # ping interval; a peer that does not answer is dropped
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -38,20 +41,12 @@ CORS = {
 }
 
 
-def setup(app: web.Application) -> None:
-    """Register the web adapter and mount the web routes. Without ``OMNIGATE_WEB_SECRET`` the
-    widget and demo page are still served, but sessions and sockets answer 503."""
-    gw = app[GATEWAY]
-    s = gw.settings
-    gw.adapters[ChannelName.web] = web_channel.WebAdapter(
-        gw.redis, gw.live, log_ttl_s=max(s.session_ttl_s, s.web_token_ttl_s)
-    )
-    try:
-        secret: str | None = s.effective_web_secret
-    except ConfigError as exc:
-        log.warning("web chat is off: %s", exc)
-        secret = None
-    app[WEB] = WebChannel(gw, secret)
+def setup(app: web.Application, host: ChannelHost, config: WebConfig) -> None:
+    """Register the web adapter and mount the web routes. Without a secret
+    (``OMNIGATE_WEB_SECRET``) the widget and demo page are still served, but sessions and
+    sockets answer 503."""
+    host.adapters[ChannelName.web] = WebAdapter(host.redis, host.live, log_ttl_s=config.log_ttl_s)
+    app[WEB] = WebChannel(host, config)
     app.router.add_post("/web/session", session)
     app.router.add_route("OPTIONS", "/web/session", preflight)
     app.router.add_get("/web/ws", websocket)
@@ -66,17 +61,17 @@ def setup(app: web.Application) -> None:
 class WebChannel:
     """The web channel's state in one gateway process."""
 
-    gw: Gateway
-    secret: str | None
+    host: ChannelHost
+    config: WebConfig
     sockets: weakref.WeakSet[VisitorSocket] = field(default_factory=weakref.WeakSet)
 
     def require_secret(self) -> str:
-        if self.secret is None:
+        if self.config.secret is None:
             missing = (
                 "web chat is not configured: OMNIGATE_WEB_SECRET is missing, and has no default"
             )
             raise Unavailable(missing, public=missing)
-        return self.secret
+        return self.config.secret
 
 
 WEB = web.AppKey("web", WebChannel)
@@ -106,23 +101,21 @@ async def session(request: web.Request) -> web.Response:
     if isinstance(old, str) and old:
         with contextlib.suppress(web_tokens.BadToken):
             session_id = web_tokens.verify(secret, old).session_id
-    s = channel.gw.settings
-    r = channel.gw.redis
+    s = channel.config
+    r = channel.host.redis
     try:
         # Renewal only while the session is younger than its maximum age (the key's TTL).
         if session_id is not None and not await r.exists(K.WEB_SESSION + session_id):
             session_id = None
         if session_id is None:
-            if await _too_many_new_sessions(
-                r, request.remote or "unknown", s.web_new_sessions_per_min
-            ):
+            if await _too_many_new_sessions(r, request.remote or "unknown", s.new_sessions_per_min):
                 return _cors(json_error(429, "too many new chat sessions; try again in a minute"))
             session_id = web_tokens.new_session_id()
-            await r.set(K.WEB_SESSION + session_id, int(time.time()), ex=s.web_session_max_age_s)
-            lifetime = s.web_token_ttl_s
+            await r.set(K.WEB_SESSION + session_id, int(time.time()), ex=s.session_max_age_s)
+            lifetime = s.token_ttl_s
         else:
             left = await r.ttl(K.WEB_SESSION + session_id)
-            lifetime = max(min(s.web_token_ttl_s, int(left)), 60)
+            lifetime = max(min(s.token_ttl_s, int(left)), 60)
     except (RedisError, OSError) as exc:
         raise Unavailable(f"web session store: {exc}") from exc
     token = web_tokens.issue(secret, session_id, lifetime)
@@ -142,19 +135,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         visitor = web_tokens.verify(secret, request.query.get("token"))
     except web_tokens.BadToken as exc:
         return json_error(401, str(exc))
-    ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_S, max_msg_size=channel.gw.settings.max_body_bytes
-    )
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=channel.config.max_body_bytes)
     if not ws.can_prepare(request).ok:
         return json_error(400, "GET /web/ws expects a websocket upgrade")
     sock = VisitorSocket(ws)
     await sock.accept(request)
     channel.sockets.add(sock)
     try:
-        conv = web_channel.conversation_key(visitor.session_id)
+        conv = conversation_key(visitor.session_id)
         bind(conversation=conv)
-        async with channel.gw.live.listen(conv) as events:
-            await VisitorConnection(channel.gw, sock, visitor, events, request.remote).run()
+        async with channel.host.live.listen(conv) as events:
+            connection = VisitorConnection(
+                channel.host, channel.config, sock, visitor, events, request.remote
+            )
+            await connection.run()
     finally:
         channel.sockets.discard(sock)
         await sock.close()

@@ -23,8 +23,8 @@ from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from gateway.context import json_error
-from gateway.errors import Unavailable
+from channels.errors import Unavailable
+from channels.http import json_error
 
 log = logging.getLogger(__name__)
 

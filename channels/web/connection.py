@@ -13,12 +13,15 @@ from aiohttp import WSCloseCode
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from channels import web as web_channel
-from gateway.context import Gateway
-from gateway.errors import TooMany, Unavailable
-from gateway.web import tokens as web_tokens
-from gateway.web.sequence import Delivered
-from gateway.web.socket import VisitorSocket, WebSocketDisconnect
+from channels.base import ChannelHost
+from channels.errors import TooMany, Unavailable
+from channels.web import tokens as web_tokens
+from channels.web.adapter import newest_seq, read_log
+from channels.web.config import WebConfig
+from channels.web.parse import BadFrame, MessageFrame, ResumeFrame, parse_frame, to_inbound
+from channels.web.render import TYPING, error_frame
+from channels.web.sequence import Delivered
+from channels.web.socket import VisitorSocket, WebSocketDisconnect
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +36,15 @@ class VisitorConnection:
 
     def __init__(
         self,
-        gw: Gateway,
+        host: ChannelHost,
+        config: WebConfig,
         sock: VisitorSocket,
         visitor: web_tokens.Visitor,
         events: asyncio.Queue[dict[str, Any]],
         address: str | None = None,
     ) -> None:
-        self.gw = gw
+        self.host = host
+        self.config = config
         self.sock = sock
         self.visitor = visitor
         self.address = address  # the client's, for the per-address inbound limit
@@ -54,9 +59,7 @@ class VisitorConnection:
     async def run(self) -> None:
         """Until the visitor leaves, the socket breaks or the token expires."""
         with contextlib.suppress(RedisError, OSError):
-            self.has = Delivered(
-                await web_channel.newest_seq(self.gw.redis, self.visitor.session_id)
-            )
+            self.has = Delivered(await newest_seq(self.host.redis, self.visitor.session_id))
         tasks = {
             asyncio.create_task(self._read_loop(), name="web-read"),
             asyncio.create_task(self._live_loop(), name="web-live"),
@@ -83,26 +86,26 @@ class VisitorConnection:
                 await self._error("frames must be JSON text, not binary")
                 continue
             try:
-                frame = web_channel.parse_frame(raw, self.gw.settings.max_text_chars)
-            except web_channel.BadFrame as exc:
+                frame = parse_frame(raw, self.config.max_text_chars)
+            except BadFrame as exc:
                 await self._error(str(exc))
                 continue
-            if isinstance(frame, web_channel.ResumeFrame):
+            if isinstance(frame, ResumeFrame):
                 await self._resume(frame.after)
             else:
                 await self._message(frame)
 
-    async def _message(self, frame: web_channel.MessageFrame) -> None:
+    async def _message(self, frame: MessageFrame) -> None:
         if not self._take_token():
             await self._error("too many messages; wait a moment and send again")
             return
         try:
-            inbound = web_channel.to_inbound(self.visitor.session_id, frame)
+            inbound = to_inbound(self.visitor.session_id, frame)
             inbound = inbound.model_copy(
                 update={"meta": {**inbound.meta, "client": self.sock.remote}}
             )
             # False: a re-sent frame, already queued
-            await self.gw.ingress.submit(inbound, address=self.address)
+            await self.host.ingress.submit(inbound, address=self.address)
         except ValidationError as exc:
             err = exc.errors()[0]
             await self._error(f"invalid message: {err['loc']}: {err['msg']}")
@@ -115,12 +118,10 @@ class VisitorConnection:
     async def _resume(self, after: int) -> None:
         async with self._out:
             try:
-                frames = await web_channel.read_log(self.gw.redis, self.visitor.session_id, after)
+                frames = await read_log(self.host.redis, self.visitor.session_id, after)
             except (RedisError, OSError):
                 await self._send(
-                    web_channel.error_frame(
-                        "the conversation could not be read; resume again shortly"
-                    )
+                    error_frame("the conversation could not be read; resume again shortly")
                 )
                 return
             for frame in frames:
@@ -140,7 +141,7 @@ class VisitorConnection:
             kind = event.get("type")
             async with self._out:
                 if kind == "typing":
-                    await self._send(web_channel.TYPING)
+                    await self._send(TYPING)
                 elif kind == "reply":
                     await self._offer(event)
 
@@ -154,8 +155,8 @@ class VisitorConnection:
         first = min(self.held)
         if first > self.has.next:
             with contextlib.suppress(RedisError, OSError):
-                for logged in await web_channel.read_log(
-                    self.gw.redis, self.visitor.session_id, self.has.floor
+                for logged in await read_log(
+                    self.host.redis, self.visitor.session_id, self.has.floor
                 ):
                     s = int(logged["seq"])
                     if s < first and not self.has(s):
@@ -185,7 +186,7 @@ class VisitorConnection:
 
     async def _error(self, message: str) -> None:
         async with self._out:
-            await self._send(web_channel.error_frame(message))
+            await self._send(error_frame(message))
 
     def _take_token(self) -> bool:
         now = time.monotonic()

@@ -1,12 +1,10 @@
-"""The Telegram channel in the gateway: ``POST /telegram/webhook``, long polling for
-development, and the adapter that sends replies through python-telegram-bot.
+"""The Telegram adapter: the python-telegram-bot ``Application`` of this gateway, the inbound
+path (webhook and long polling alike) and the sending of one message.
 
-Mounted by ``setup(app)`` when ``TELEGRAM_BOT_TOKEN`` is set. Mode: ``webhook`` mounts the route
-(``omnigate telegram set-webhook URL`` registers it with Telegram); ``polling`` runs PTB's
-updater; ``auto`` polls when there is no webhook secret. Both paths put each update through the
-same ``TelegramChannel.accept``: translate (``channels.telegram``) and hand to ingress, which
-dedupes on ``update_id``. The PTB ``Application`` starts and stops with the aiohttp app; it has
-no web server of its own (``updater(None)`` in webhook mode).
+Both inbound paths put each update through the same ``TelegramChannel.accept``: translate
+(``channels.telegram.parse``), read a long button payload back (``channels.payloads``) and
+hand to ingress, which dedupes on ``update_id``. The PTB ``Application`` starts and stops with
+the aiohttp app; it has no web server of its own (``updater(None)`` in webhook mode).
 
 Sending: one reply may be several Telegram messages (split text, product cards); the gateway's
 delivery sends them one at a time at this adapter's pace (1/s per chat, 30/s per bot) and marks
@@ -19,16 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import html
 import logging
 import re
 import warnings
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-from aiohttp import web
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 from telegram import Bot, Update
@@ -46,17 +40,15 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
 from channels import payloads
-from channels.base import DeliveryFailed, Pace, Rendered, RetryLater
+from channels.base import ChannelHost, DeliveryFailed, Pace, Rendered, RetryLater
+from channels.errors import Unavailable
 from channels.schema import ChannelName, Outbound
-from channels.telegram import Op, PhotoOp, TextOp, parse_update, render_reply
-from gateway.context import GATEWAY, Gateway, json_error, read_json
-from gateway.errors import Unavailable
-from gateway.settings import ConfigError, Settings
+from channels.telegram.config import TelegramConfig
+from channels.telegram.parse import parse_update
+from channels.telegram.render import Op, PhotoOp, TextOp, render_reply
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATH = "/telegram/webhook"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]  # what parse_update reads; the rest is noise
 PER_CHAT_PER_S = 1.0
 PER_BOT_PER_S = 30.0
@@ -68,41 +60,11 @@ UNREADABLE = Counter(
 )
 
 
-def setup(app: web.Application) -> None:
-    """Mount the Telegram channel when ``TELEGRAM_BOT_TOKEN`` is set; otherwise do nothing."""
-    gw = app[GATEWAY]
-    s = gw.settings
-    if not s.telegram_bot_token:
-        return
-    polling = s.telegram_mode == "polling" or (
-        s.telegram_mode == "auto" and not s.telegram_webhook_secret
-    )
-    if not polling and not s.telegram_webhook_secret:
-        raise ConfigError(
-            "TELEGRAM_WEBHOOK_SECRET is missing, and has no default: the webhook "
-            "route checks it on every update (or set TELEGRAM_MODE=polling)"
-        )
-    # httpx logs every request URL at INFO, and a Bot API URL holds the bot token.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
-    channel = TelegramChannel(gw, polling)
-    gw.adapters[ChannelName.telegram] = channel
-    app[TELEGRAM] = channel
-    if s.telegram_webhook_secret:
-        app.router.add_post(WEBHOOK_PATH, webhook)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        channel.start()
-        yield
-        await channel.close()  # idempotent: the gateway closes its adapters first
-
-    app.cleanup_ctx.append(lifecycle)
-
-
-def _application(settings: Settings, polling: bool) -> Application:
-    api = settings.telegram_api_url.rstrip("/")
+def _application(config: TelegramConfig) -> Application:
+    api = config.api_url.rstrip("/")
     builder = (
         Application.builder()
-        .token(settings.telegram_bot_token or "")
+        .token(config.bot_token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .connect_timeout(5)
@@ -110,7 +72,7 @@ def _application(settings: Settings, polling: bool) -> Application:
         .write_timeout(10)
         .pool_timeout(5)
     )
-    if not polling:
+    if not config.polling:
         builder = builder.updater(None)
     return builder.build()
 
@@ -120,16 +82,17 @@ class TelegramChannel:
 
     name = ChannelName.telegram
 
-    def __init__(self, gw: Gateway, polling: bool) -> None:
-        self._gw = gw
-        self.polling = polling
-        self.secret = gw.settings.telegram_webhook_secret or ""
-        self.application = _application(gw.settings, polling)
+    def __init__(self, host: ChannelHost, config: TelegramConfig) -> None:
+        self._host = host
+        self._config = config
+        self.polling = config.polling
+        self.secret = config.webhook_secret or ""
+        self.application = _application(config)
         self.bot = self.application.bot
         self._starter: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[None]] = set()
         self._closing = False
-        if polling:
+        if self.polling:
             self.application.add_handler(TypeHandler(Update, self._on_polled))
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -184,7 +147,7 @@ class TelegramChannel:
         """Translate ``update`` and queue its turn: "queued", "duplicate" or "ignored".
         Raises ``Unavailable`` when it cannot be queued (the webhook answers 503)."""
         try:
-            inbound = parse_update(update, self._gw.settings.max_text_chars)
+            inbound = parse_update(update, self._config.max_text_chars)
         except Exception:
             UNREADABLE.inc()
             log.exception("could not translate Telegram update %s", update.update_id)
@@ -194,7 +157,7 @@ class TelegramChannel:
         query = update.callback_query
         if inbound.payload:
             try:
-                payload = await payloads.resolve(self._gw.redis, inbound.payload)
+                payload = await payloads.resolve(self._host.redis, inbound.payload)
             except RedisError as exc:
                 raise Unavailable(f"Redis is unreachable ({exc})") from exc
             if payload is None:
@@ -202,7 +165,7 @@ class TelegramChannel:
                     self._answer(query.id, EXPIRED_BUTTON)
                 return "ignored"
             inbound = inbound.model_copy(update={"payload": payload})
-        fresh = await self._gw.ingress.submit(inbound)
+        fresh = await self._host.ingress.submit(inbound)
         if query is not None:
             self._answer(query.id)  # the platform's ack of a press: stops the button spinner
         return "queued" if fresh else "duplicate"
@@ -327,69 +290,9 @@ def _plain(html_text: str) -> str:
     return html.unescape(re.sub(r"<[^<>]+>", "", html_text))
 
 
-TELEGRAM = web.AppKey("telegram", TelegramChannel)
-
-
-# --- the webhook route ------------------------------------------------------------------------
-
-
-async def webhook(request: web.Request) -> web.Response:
-    """One update from Telegram. 403 without the secret; 200 once queued (or a duplicate, or
-    ignored); 503 when it cannot be queued, so Telegram re-sends it.
-
-    Bodies that are not JSON objects with an integer ``update_id`` are answered 400: Telegram
-    never sends such a thing, so whoever did (a proxy, a test, a bug) should hear it. But a
-    body that has an ``update_id`` and that PTB or our translation cannot read is answered 200
-    and logged (and counted): it did come from Telegram, which re-sends a non-2xx update for
-    hours and holds the bot's later updates back behind it, so refusing it would stall the
-    bot for every customer without ever succeeding.
-    """
-    channel = request.app[TELEGRAM]
-    given = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(given.encode(), channel.secret.encode()):
-        return json_error(403, f"missing or wrong {SECRET_HEADER}")
-    body = await read_json(request)
-    update_id = body.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
-        return json_error(400, "not a Telegram update: no integer 'update_id'")
-    try:
-        update = Update.de_json(body, channel.bot)
-    except Exception as exc:
-        UNREADABLE.inc()
-        log.error("unreadable Telegram update %s (%s)", update_id, exc)
-        return web.json_response({"ok": True, "result": "ignored"})
-    result = await channel.accept(update)
-    return web.json_response({"ok": True, "result": result})
-
-
-# --- CLI --------------------------------------------------------------------------------------
-
-
-def set_webhook(settings: Settings, url: str) -> None:
-    """Register ``url`` — the gateway's public ``https://…/telegram/webhook`` — as the bot's
-    webhook, with ``TELEGRAM_WEBHOOK_SECRET`` as the secret token Telegram sends back on every
-    update."""
-    if not settings.telegram_bot_token:
-        raise ConfigError("TELEGRAM_BOT_TOKEN is missing, and has no default")
-    secret = settings.telegram_webhook_secret
-    if not secret:
-        raise ConfigError(
-            "TELEGRAM_WEBHOOK_SECRET is missing, and has no default: set it to "
-            "a random string of letters, digits, _ and - (up to 256)"
-        )
-    if not urlsplit(url).path.endswith(WEBHOOK_PATH):
-        log.warning("%s does not end with %s, the gateway's webhook route", url, WEBHOOK_PATH)
-    api = settings.telegram_api_url.rstrip("/")
-
-    async def register() -> None:
-        async with Bot(
-            settings.telegram_bot_token or "",
-            base_url=f"{api}/bot",
-            base_file_url=f"{api}/file/bot",
-        ) as bot:
-            await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
-
-    try:
-        asyncio.run(register())
-    except TelegramError as exc:
-        raise ConfigError(f"Telegram refused the webhook {url}: {exc}") from exc
+async def register_webhook(config: TelegramConfig, url: str, secret: str) -> None:
+    """Register ``url`` as the bot's webhook, with ``secret`` as the token Telegram sends back
+    on every update. Raises ``TelegramError`` when Telegram refuses."""
+    api = config.api_url.rstrip("/")
+    async with Bot(config.bot_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot") as bot:
+        await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)

@@ -15,9 +15,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels.errors import Unavailable
 from channels.schema import Inbound
-from channels.slack import is_direct
-from gateway.errors import Unavailable
+from channels.slack.parse import is_direct
 
 log = logging.getLogger(__name__)
 
