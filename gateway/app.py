@@ -18,7 +18,7 @@ from gateway.ingress import Ingress
 from gateway.live import Live
 from gateway.mounts import mount_channels
 from gateway.queue import make_celery
-from gateway.redis_clients import async_client
+from gateway.redis_clients import async_client, sync_client
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
         settings=settings,
         redis=r,
         celery=celery,
-        ingress=Ingress(r, celery, settings),
+        ingress=Ingress(sync_client(settings.redis_url), celery, settings),
         live=live,
     )
     app[GATEWAY] = gw
@@ -77,6 +77,7 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
         await live.close()
         for adapter in gw.host.adapters.values():
             await adapter.close()
+        gw.ingress.close()
         await r.aclose()
 
     app.cleanup_ctx.append(lifecycle)

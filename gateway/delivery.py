@@ -39,7 +39,7 @@ from channels import constants as K
 from channels import payloads
 from channels.base import ChannelAdapter, DeliveryFailed, RetryLater
 from channels.log_ids import bind
-from channels.schema import ChannelName, Outbound, Unreadable, parse_stored
+from channels.schema import ChannelName, ConversationAddress, Outbound, Unreadable, parse_stored
 from gateway import dead_letters
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
@@ -388,7 +388,8 @@ async def ensure_group(r: aioredis.Redis) -> None:
 
 
 def _conv_of(kind: str, data: str) -> str:
+    """The conversation key a stream entry (a reply or a typing event) is for."""
     d = json.loads(data)
     if not isinstance(d, dict):
         raise ValueError("a stream entry's data is not a JSON object")
-    return f"{d['channel']}:{d['conversation']}"
+    return ConversationAddress(ChannelName(d["channel"]), str(d["conversation"])).key()

@@ -1,86 +1,34 @@
-"""Accepting a customer message: dedupe on the platform's id, check the inbound limits, store it
-in its conversation's inbox, and make sure a turn is queued. Every channel's inbound route ends
-here.
-
-The dedupe mark, the inbox, the active set and the limits are one Lua script, so a message is
-either stored with its mark or not at all: a platform's retry after a failure is accepted, and a
-retry after a success is a duplicate. Once stored, the message is the workers' business: the
-route answers 200 even if the broker cannot take the task right now, and the workers' sweeper
-enqueues it.
+"""Accepting a customer message: every channel's inbound route ends here. ``Ingress.submit``
+runs the one enqueue step (``gateway.enqueue``: dedupe, limits, inbox, active, the turn task)
+off the event loop and turns its outcome into the route's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from celery import Celery
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from channels import constants as K
-from channels.errors import TooMany, Unavailable
+from channels.errors import Unavailable
 from channels.log_ids import bind
 from channels.schema import Inbound
+from gateway.enqueue import enqueue
 from gateway.settings import Settings
-
-log = logging.getLogger(__name__)
 
 INBOUND = Counter("omnigate_inbound_total", "Customer messages accepted", ["channel"])
 DUPLICATES = Counter("omnigate_duplicates_total", "Platform re-deliveries dropped", ["channel"])
-REFUSED = Counter("omnigate_inbound_refused_total", "Messages over an inbound limit", ["limit"])
-
-# A turn task queued for a conversation keeps its "scheduled" mark this long at most: if the
-# task was lost, the sweeper queues another after that.
-SCHEDULED_TTL_S = 60
-RATE_WINDOW_S = 60
-
-# KEYS: dedupe, inbox, active, scheduled, conv rate, address rate ('' = none).
-# ARGV: message, message id, dedupe ttl, conv, inbox max, conv limit, address limit, sched ttl,
-#       window.
-# Returns {1, scheduled (0/1)} stored · {0} duplicate · {-1, ttl} address limit ·
-# {-2, ttl} conversation limit · {-3, waiting} inbox full.
-# Writes come after every check, SADD first (harmless alone: the sweeper retires an empty
-# conversation), so a refused write leaves nothing half-stored; a refused dedupe mark takes the
-# message back out.
-_ACCEPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
-local window = tonumber(ARGV[9])
-if KEYS[6] ~= '' and tonumber(redis.call('GET', KEYS[6]) or '0') >= tonumber(ARGV[7]) then
-  return {-1, redis.call('TTL', KEYS[6])}
-end
-if tonumber(redis.call('GET', KEYS[5]) or '0') >= tonumber(ARGV[6]) then
-  return {-2, redis.call('TTL', KEYS[5])}
-end
-local waiting = redis.call('LLEN', KEYS[2])
-if waiting >= tonumber(ARGV[5]) then return {-3, waiting} end
-redis.call('SADD', KEYS[3], ARGV[4])
-redis.call('RPUSH', KEYS[2], ARGV[1])
-local marked = redis.pcall('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
-if type(marked) == 'table' and marked.err then
-  redis.pcall('RPOP', KEYS[2])
-  return redis.error_reply(marked.err)
-end
-for _, key in ipairs({KEYS[5], KEYS[6]}) do
-  if key ~= '' and redis.pcall('INCR', key) == 1 then redis.pcall('EXPIRE', key, window) end
-end
-local fresh = redis.pcall('SET', KEYS[4], 1, 'NX', 'EX', tonumber(ARGV[8]))
-if type(fresh) == 'table' and fresh['ok'] then return {1, 1} end
-return {1, 0}
-"""
 
 
 class Ingress:
     """Hands normalised messages to the workers, once each."""
 
-    def __init__(self, r: aioredis.Redis, celery: Celery, settings: Settings) -> None:
+    def __init__(self, r: redis.Redis, celery: Celery, settings: Settings) -> None:
         self._r = r
         self._celery = celery
         self._settings = settings
-        self._accept = r.register_script(_ACCEPT)
 
     async def submit(self, inbound: Inbound, address: str | None = None) -> bool:
         """Store ``inbound`` for a turn. False when the platform already sent this message.
@@ -90,98 +38,15 @@ class Ingress:
         cannot take it; in both cases nothing is stored, so a later retry is accepted.
         """
         bind(inbound.conversation_key, inbound.id)
-        keys, args = _accept_call(inbound, address, self._settings)
         try:
-            result: Any = await self._accept(keys=keys, args=args)
+            fresh = await asyncio.to_thread(
+                enqueue, self._r, self._celery, inbound, self._settings, address=address
+            )
         except (RedisError, OSError) as exc:
             raise Unavailable(f"Redis cannot take the message ({exc})") from exc
-        code = int(result[0])
-        if code == 0:
-            DUPLICATES.labels(inbound.channel.value).inc()
-            return False
-        if code < 0:
-            raise refusal(code, int(result[1]), self._settings)
-        INBOUND.labels(inbound.channel.value).inc()
-        if int(result[1]):
-            await self._enqueue(inbound.conversation_key)
-        return True
+        (INBOUND if fresh else DUPLICATES).labels(inbound.channel.value).inc()
+        return fresh
 
-    async def _enqueue(self, conv: str) -> None:
-        """Queue a turn. The message is stored already: if the broker is away, the workers'
-        sweeper queues the turn once the scheduled mark expires, so this never fails."""
-        try:
-            await asyncio.to_thread(
-                self._celery.send_task,
-                K.TASK_TURN,
-                args=[conv],
-                queue=K.QUEUE_BRAIN,
-                retry=True,
-                retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
-            )
-        except Exception as exc:  # the broker's errors are many (kombu, redis, OSError)
-            log.warning("turn of %s not queued (%s); the sweeper will queue it", conv, exc)
-            try:
-                await self._r.delete(K.SCHEDULED + conv)
-            except (RedisError, OSError):
-                pass
-
-
-def _accept_call(
-    inbound: Inbound, address: str | None, s: Settings
-) -> tuple[list[str], list[str | int]]:
-    conv = inbound.conversation_key
-    keys = [
-        K.DEDUPE + inbound.dedupe_key,
-        K.INBOX + conv,
-        K.ACTIVE,
-        K.SCHEDULED + conv,
-        K.INBOUND_RATE + "conv:" + conv,
-        K.INBOUND_RATE + "addr:" + address if address else "",
-    ]
-    args: list[str | int] = [
-        inbound.model_dump_json(),
-        inbound.id,
-        s.dedupe_ttl_s,
-        conv,
-        s.inbox_max,
-        s.rate_conversation,
-        s.rate_address,
-        SCHEDULED_TTL_S,
-        RATE_WINDOW_S,
-    ]
-    return keys, args
-
-
-def accept_notice(r: redis.Redis, inbound: Inbound, settings: Settings) -> tuple[bool, bool]:
-    """The same atomic step for a message omnigate writes itself (the handoff timeout notice),
-    from a worker: no inbound limits, no broker. Returns ``(stored, schedule)``; schedule is
-    True when the caller must queue a turn."""
-    keys, args = _accept_call(inbound, None, settings)
-    args[4] = args[5] = args[6] = 2**31  # a notice is never refused for the customer's pace
-    result: Any = r.eval(_ACCEPT, len(keys), *keys, *args)
-    stored = int(result[0]) == 1
-    return stored, stored and bool(int(result[1]))
-
-
-def refusal(code: int, value: int, s: Settings) -> TooMany:
-    """The error of a refused message (``_ACCEPT``'s negative codes), in plain words."""
-    if code == -1:
-        REFUSED.labels("address").inc()
-        return TooMany(
-            f"too many messages from your address: at most {s.rate_address} a minute; "
-            f"try again in {max(value, 1)} s",
-            max(value, 1),
-        )
-    if code == -2:
-        REFUSED.labels("conversation").inc()
-        return TooMany(
-            f"too many messages in this conversation: at most {s.rate_conversation} "
-            f"messages a minute; try again in {max(value, 1)} s",
-            max(value, 1),
-        )
-    REFUSED.labels("inbox").inc()
-    return TooMany(
-        f"{value} messages are already waiting for an answer in this conversation; "
-        "send this one once they are answered",
-        5,
-    )
+    def close(self) -> None:
+        """Release the Redis client."""
+        self._r.close()

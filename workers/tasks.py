@@ -32,7 +32,7 @@ from channels import constants as K
 from channels.log_ids import bind
 from channels.schema import Inbound, Outbound, Reply, Unreadable, parse_stored
 from gateway import dead_letters
-from gateway.ingress import SCHEDULED_TTL_S
+from gateway.enqueue import SCHEDULED_TTL_S
 from gateway.settings import Settings
 from workers import people
 from workers.celery_app import app

@@ -2,7 +2,7 @@
 scheduled with a countdown when a handoff opens.
 
 It does not touch the session itself: it queues a system message into the conversation's
-inbox, as the gateway queues a customer's, so the timeout is handled by
+inbox with the gateway's own enqueue step (``gateway.enqueue``), so the timeout is handled by
 ``workers.handoff.state.route`` in a turn, under the conversation lock, in order with the
 customer's and agent's messages. The message's platform id names the handoff, so a second run
 of the task (Redis redelivers a countdown task that outlives the broker's visibility timeout)
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from channels import constants as K
-from gateway.ingress import accept_notice
+from gateway.enqueue import enqueue
 from workers.celery_app import app
 from workers.context import worker_context
 from workers.handoff.state import timeout_inbound
@@ -37,10 +37,8 @@ def handoff_timeout(conv: str, handoff_id: str) -> bool:
     """Queue the timeout notice of handoff ``handoff_id`` into ``conv``'s inbox. True when
     queued, False when this timeout was queued before."""
     ctx = worker_context()
-    stored, queue_turn = accept_notice(ctx.redis, timeout_inbound(conv, handoff_id), ctx.settings)
-    if not stored:
+    notice = timeout_inbound(conv, handoff_id)
+    if not enqueue(ctx.redis, app, notice, ctx.settings, limits=False):
         return False
-    if queue_turn:
-        app.send_task(K.TASK_TURN, args=[conv])
     log.info("agent timeout of %s (handoff %s) queued", conv, handoff_id)
     return True
