@@ -237,7 +237,7 @@ class SlackChannel:
     # --- outbound (ChannelAdapter) ------------------------------------------------------------
 
     def render(self, out: Outbound, index: int) -> Rendered[SlackMessage]:
-        """Reply ``index`` as Slack messages (``channels.slack.render_reply``)."""
+        """Reply ``index`` as Slack messages (``channels.slack.render.render_reply``)."""
         return render_reply(out.replies[index])
 
     def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:

@@ -200,7 +200,7 @@ class TelegramChannel:
     # --- outbound (ChannelAdapter) ------------------------------------------------------------
 
     def render(self, out: Outbound, index: int) -> Rendered[Op]:
-        """Reply ``index`` as Telegram messages (``channels.telegram.render_reply``)."""
+        """Reply ``index`` as Telegram messages (``channels.telegram.render.render_reply``)."""
         return render_reply(out.replies[index])
 
     def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
