@@ -23,10 +23,10 @@ class ScriptedBrain:
 
     def __init__(self, answers: dict[str, Reply]) -> None:
         self.answers = answers
-        self.sessions: list[int] = []
+        self.sessions: list[object] = []  # the objects, not id()s: a freed id is reused
 
     def respond(self, turn: Turn) -> list[Reply]:
-        self.sessions.append(id(turn.session))
+        self.sessions.append(turn.session)
         key = turn.message.text or f"payload:{turn.message.payload}"
         return [self.answers[key]]
 
@@ -162,7 +162,8 @@ conversations:
         )
     )
     run_suite(suite, brain, before_each=lambda: resets.append(1))
-    assert brain.sessions[0] == brain.sessions[1] != brain.sessions[2]
+    assert brain.sessions[0] is brain.sessions[1]
+    assert brain.sessions[2] is not brain.sessions[0]
     assert len(resets) == 2
 
 
