@@ -23,10 +23,11 @@ from channels.log_ids import bind
 from channels.schema import ChannelName
 from channels.web import tokens as web_tokens
 from channels.web.adapter import WebAdapter
+from channels.web.auth import visitor_of_first_frame
 from channels.web.config import WebConfig
 from channels.web.connection import VisitorConnection
 from channels.web.render import conversation_key
-from channels.web.socket import VisitorSocket
+from channels.web.socket import VisitorSocket, WebSocketDisconnect
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +129,16 @@ async def preflight(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """The visitor's socket; the token is checked before the upgrade."""
+    """The visitor's socket: the token comes in the first frame (``channels.web.auth``), or,
+    in DESIGN.md's older form, in the URL, where it is checked before the upgrade."""
     channel = request.app[WEB]
     secret = channel.require_secret()
-    try:
-        visitor = web_tokens.verify(secret, request.query.get("token"))
-    except web_tokens.BadToken as exc:
-        return json_error(401, str(exc))
+    visitor: web_tokens.Visitor | None = None
+    if "token" in request.query:
+        try:
+            visitor = web_tokens.verify(secret, request.query.get("token"))
+        except web_tokens.BadToken as exc:
+            return json_error(401, str(exc))
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=channel.config.max_body_bytes)
     if not ws.can_prepare(request).ok:
         return json_error(400, "GET /web/ws expects a websocket upgrade")
@@ -142,6 +146,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await sock.accept(request)
     channel.sockets.add(sock)
     try:
+        if visitor is None:
+            try:
+                visitor = await visitor_of_first_frame(sock, secret)
+            except WebSocketDisconnect:
+                visitor = None
+            if visitor is None:
+                return ws
         conv = conversation_key(visitor.session_id)
         bind(conversation=conv)
         async with channel.host.live.listen(conv) as events:

@@ -145,7 +145,8 @@ async def _web_conversation(
 ) -> None:
     async with http.post(f"{url}/web/session", json={}) as resp:
         token = (await resp.json())["token"]
-    async with http.ws_connect(f"{url}/web/ws?token={token}", heartbeat=None) as ws:
+    async with http.ws_connect(f"{url}/web/ws", heartbeat=None) as ws:
+        await ws.send_json({"type": "auth", "token": token})
         last_seq = 0
         for i in range(MAX_MESSAGES):
             if time.monotonic() >= until_t:

@@ -200,7 +200,8 @@ async def _socket_session(stack: Stack, sent: list[tuple[str, Any]]) -> list[Any
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{stack.url}/web/session") as r:
             token = (await r.json())["token"]
-        async with http.ws_connect(f"{stack.url}/web/ws?token={token}") as ws:
+        async with http.ws_connect(f"{stack.url}/web/ws") as ws:
+            await ws.send_str(json.dumps({"type": "auth", "token": token}))
             for kind, data in sent:
                 if kind == "binary":
                     await ws.send_bytes(data)

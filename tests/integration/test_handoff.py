@@ -69,7 +69,8 @@ async def web_customer(
     async with http.post(f"{script_stack.url}/web/session", json={}) as r:
         assert r.status == 200, await r.text()
         body = await r.json()
-    async with http.ws_connect(f"{script_stack.url}/web/ws?token={body['token']}") as ws:
+    async with http.ws_connect(f"{script_stack.url}/web/ws") as ws:
+        await ws.send_json({"type": "auth", "token": body["token"]})
         yield WebCustomer(ws, body["session_id"])
 
 

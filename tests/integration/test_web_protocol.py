@@ -33,8 +33,11 @@ async def new_session(
 
 
 async def open_ws(http: aiohttp.ClientSession, url: str, token: str) -> WsConn:
+    """A visitor socket, the token in its first frame (never in the URL)."""
     ws_url = url.replace("http://", "ws://") + "/web/ws"
-    return await http.ws_connect(ws_url, params={"token": token}, heartbeat=None)
+    ws = await http.ws_connect(ws_url, heartbeat=None)
+    await ws.send_json({"type": "auth", "token": token})
+    return ws
 
 
 async def frame(ws: WsConn, timeout: float = 30, skip_typing: bool = True) -> dict[str, Any]:
@@ -195,8 +198,8 @@ def _tokens() -> dict[str, str | None]:
 async def test_the_socket_refuses_a_bad_token_before_the_upgrade(
     http: aiohttp.ClientSession, script_stack: Stack, kind: str
 ) -> None:
-    token = _tokens()[kind]
-    params = {"token": token} if token is not None else {}
+    # The URL form of DESIGN.md, still accepted: checked before the upgrade.
+    params = {"token": _tokens()[kind] or ""}
     ws_url = script_stack.url.replace("http://", "ws://") + "/web/ws"
     with pytest.raises(aiohttp.WSServerHandshakeError) as info:
         await http.ws_connect(ws_url, params=params)
@@ -205,6 +208,43 @@ async def test_the_socket_refuses_a_bad_token_before_the_upgrade(
         assert resp.status == 401
         error = (await resp.json())["error"]
     assert ("expired" in error) if kind == "expired" else ("expired" not in error)
+
+
+@pytest.mark.parametrize("kind", ["missing", "forged", "tampered", "expired", "malformed"])
+async def test_a_bad_token_in_the_first_frame_is_told_and_the_socket_closed(
+    http: aiohttp.ClientSession, script_stack: Stack, kind: str
+) -> None:
+    ws = await open_ws(http, script_stack.url, _tokens()[kind])  # type: ignore[arg-type]
+    refused = await frame(ws)
+    assert refused["type"] == "error"
+    assert ("expired" in refused["error"]) if kind == "expired" else True
+    closing = await ws.receive(timeout=30)
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert ws.close_code == 4003
+    await ws.close()
+
+
+async def test_a_first_frame_that_is_not_auth_is_refused(
+    http: aiohttp.ClientSession, script_stack: Stack
+) -> None:
+    ws_url = script_stack.url.replace("http://", "ws://") + "/web/ws"
+    async with http.ws_connect(ws_url, heartbeat=None) as ws:
+        await ws.send_json(message("echo: no token"))
+        refused = await frame(ws)
+        assert refused["type"] == "error" and "auth" in refused["error"]
+        await ws.receive(timeout=30)
+        assert ws.close_code == 4003
+
+
+async def test_the_url_token_form_still_works(
+    http: aiohttp.ClientSession, script_stack: Stack
+) -> None:
+    s = await new_session(http, script_stack.url)
+    ws_url = script_stack.url.replace("http://", "ws://") + "/web/ws"
+    async with http.ws_connect(ws_url, params={"token": s["token"]}, heartbeat=None) as ws:
+        await ws.send_json(message("echo: old client"))
+        [got] = await replies(ws, 1)
+        assert got["reply"]["text"] == "echo: old client"
 
 
 # --- the socket: frames -----------------------------------------------------------------------

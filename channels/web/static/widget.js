@@ -630,7 +630,8 @@
   function openSocket() {
     var ws;
     try {
-      ws = new WebSocket(WS_BASE + "/web/ws?token=" + encodeURIComponent(state.token));
+      // The token goes in the first frame, not the URL: proxies and access logs keep URLs.
+      ws = new WebSocket(WS_BASE + "/web/ws");
     } catch (e) {
       state.connecting = false;
       retry();
@@ -638,6 +639,7 @@
     }
     state.ws = ws;
     ws.onopen = function () {
+      ws.send(JSON.stringify({ type: "auth", token: state.token }));
       state.connecting = false;
       state.online = true;
       state.attempts = 0;
