@@ -1,9 +1,10 @@
 """How customers really type: a deterministic augmenter for intent training data.
 
 Written training sentences are tidy ("Could you help me cancel my order?"); customers write
-"cancel my oder pls". ``noisy`` rewrites a sentence with one to three such changes — lower
-case, no punctuation, a typo, a fragment instead of a sentence, "pls"/"u", UK or US
-spelling — chosen by the ``random.Random`` it is given, so a seeded generator always yields
+"cancel my oder pls" or "refund AB-1234 me@mail.com". ``noisy`` rewrites a sentence with one
+to three such changes — lower case, no punctuation, typos, a fragment instead of a sentence,
+"pls"/"u", UK or US spelling, an order number or email address put in — chosen by the
+``random.Random`` it is given, so a seeded generator always yields
 the same training set (the intent model's cache key depends on it).
 """
 
@@ -54,6 +55,10 @@ _WRAPPER = re.compile(
     re.I,
 )
 _PUNCT = re.compile(r"[?!.,;:\"()]")
+_NUMBER = re.compile(r"\b\d{5,}\b")
+# Labels whose messages are about no order: their variants never get an order number.
+NO_REFERENCE = frozenset({"out_of_scope", "greeting", "goodbye", "thanks"})
+_MAIL_HOSTS = ("gmail.com", "example.com", "mail.de", "outlook.fr", "web.co.uk")
 _FILLERS = ("pls", "plz", "please", "asap", "thx", "help")
 
 
@@ -69,6 +74,12 @@ def _no_punctuation(text: str, rng: random.Random) -> str:
 
 
 def _typo(text: str, rng: random.Random) -> str:
+    for _ in range(rng.choice((1, 1, 2))):  # hurried typing often misspells two words
+        text = _one_typo(text, rng)
+    return text
+
+
+def _one_typo(text: str, rng: random.Random) -> str:
     words = text.split()
     candidates = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
     if not candidates:
@@ -117,6 +128,35 @@ def _spelling(text: str, rng: random.Random) -> str:
     return _SPELLING_RE.sub(lambda m: _SWAP[m.group(0).lower()], text)
 
 
+def _order_id(rng: random.Random) -> str:
+    """An order number in one of the shapes shops give them ("AB-12345", "XY-2025-001234",
+    "#482913", "1048213")."""
+    prefix = "".join(rng.choice("ABCDEFGHKLMNOPRSTWXZ") for _ in range(rng.choice((2, 3))))
+    digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 7)))
+    shape = rng.randrange(4)
+    if shape == 0:
+        return f"{prefix}-{digits}"
+    if shape == 1:
+        return f"{prefix}-20{rng.randint(19, 27)}-{digits}"
+    return f"#{digits}" if shape == 2 else digits
+
+
+def _email(rng: random.Random) -> str:
+    name = "".join(rng.choice("abcdefghijklmnoprstuvwy") for _ in range(rng.randint(3, 8)))
+    sep = rng.choice(("", ".", "_"))
+    last = "".join(rng.choice("abcdeghiklmnorstuy") for _ in range(rng.randint(0, 6)))
+    return f"{name}{sep if last else ''}{last}@{rng.choice(_MAIL_HOSTS)}"
+
+
+def _reference(text: str, rng: random.Random) -> str:
+    """The order number written the shop's way, or an order number and/or email added:
+    customers put them in whatever they ask ("refund AB-1234 me@mail.com")."""
+    if _NUMBER.search(text) and rng.random() < 0.5:
+        return _NUMBER.sub(lambda m: _order_id(rng), text, count=1)
+    extra = rng.choice((_order_id(rng), _email(rng), f"{_order_id(rng)} {_email(rng)}"))
+    return f"{text} {extra}"
+
+
 _OPS: Sequence[Callable[[str, random.Random], str]] = (
     _lower,
     _no_punctuation,
@@ -129,14 +169,16 @@ _OPS: Sequence[Callable[[str, random.Random], str]] = (
 )
 
 
-def noisy(text: str, rng: random.Random) -> str:
-    """``text`` as a hurried customer might type it: one to three changes drawn from ``rng``.
+def noisy(text: str, rng: random.Random, references: bool = True) -> str:
+    """``text`` as a hurried customer might type it: one to three changes drawn from ``rng``
+    (an order number or email put in only with ``references``).
 
     May return ``text`` unchanged when no drawn change applies (a one-word message has no
     fragment); the result is never empty.
     """
+    ops = [*_OPS, _reference] if references else list(_OPS)
     out = text
-    for op in rng.sample(_OPS, k=rng.randint(1, 3)):
+    for op in rng.sample(ops, k=rng.randint(1, 3)):
         out = op(out, rng)
     return out.strip() or text
 
@@ -150,7 +192,7 @@ def augment(
     seen = {t.lower() for t in texts}
     for _ in range(copies):
         for text, label in zip(texts, labels, strict=True):
-            variant = noisy(text, rng)
+            variant = noisy(text, rng, references=label not in NO_REFERENCE)
             if variant.lower() not in seen:
                 seen.add(variant.lower())
                 out_texts.append(variant)

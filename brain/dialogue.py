@@ -63,7 +63,8 @@ _QUESTION = re.compile(
 # A search, or a question on products (named, or the ones just shown).
 PRODUCT_INTENTS = {"product_search", "product_question"}
 FAILURES_BEFORE_HANDOFF = 2
-# Below this intent confidence, an order id or email in the message means "my order".
+# Below this intent confidence, an order id or email in the message means "my order" (and a
+# catalog word in a message the model rejects means a product search).
 ENTITY_OVERRIDE = 0.8
 _YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok|okay|please do|do it|confirm)\b", re.I)
 _NO = re.compile(r"^\s*(n|no|nope|don't|do not|keep)\b", re.I)
@@ -225,7 +226,11 @@ class Dialogue:
                 return product_info.about_shown(ctx, slots, text)
         # --- end of product questions ---
         names_product, follow_up = products.product_request(ctx, slots, text)
-        if name != "product_search" and (follow_up or (unsure and names_product)):
+        # A catalog word lets an unclear message reach the recommender, but not one the model
+        # rejects as surely as it would overrule an order id: "will it rain in lyon" names the
+        # rain jackets and means no product.
+        rejected = name == "out_of_scope" and intent.confidence >= ENTITY_OVERRIDE
+        if name != "product_search" and (follow_up or (unsure and names_product and not rejected)):
             return products.recommend(ctx, slots, text)
         if unsure:
             # Unclear to the intent model, but maybe a plain policy question ("is there a

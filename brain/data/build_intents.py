@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PER_BITEXT_INTENT = 60
+PER_BITEXT_INTENT = 100
 PER_CLINC_SMALLTALK = 20
 # Out-of-scope examples: every CLINC150 intent that no shop answers gives a few, so the model
 # has seen what "not a shop question" looks like across weather, banking, travel, trivia...
-PER_CLINC_OOS_INTENT = 2
+PER_CLINC_OOS_INTENT = 3
 CLINC_SMALLTALK = {"greeting": "greeting", "goodbye": "goodbye", "thank_you": "thanks"}
 # CLINC150 intents that are shop questions, or worded like one (a bill is an invoice, a
 # user name is the account, "cancel" cancels an order, "where is my luggage" is "where is my

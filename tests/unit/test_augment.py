@@ -44,3 +44,11 @@ def test_variants_look_typed_in_a_hurry() -> None:
 def test_never_empty() -> None:
     rng = random.Random(3)
     assert all(noisy(word, rng) for word in ("hi", "?", "ok", "thanks!") for _ in range(20))
+
+
+def test_some_variants_carry_an_order_number_or_email_but_not_small_talk() -> None:
+    texts, labels = augment([*SENTENCES, "hello there"], [*"abcd", "greeting"], copies=30, seed=2)
+    referenced = {
+        label for text, label in zip(texts, labels, strict=True) if "@" in text or "#" in text
+    }
+    assert referenced and "greeting" not in referenced
