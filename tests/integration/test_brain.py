@@ -172,14 +172,6 @@ def test_injection_changes_nothing(llm_brain: ShopBrain) -> None:
     assert all(not _leaks(t, llm_brain, SHIPPED) for t in replies), replies
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known regression: "
-        "the fine-tuned intent model takes the terse 'refund ORDER EMAIL' "
-        "for a cancellation (issue 12, item 1)"
-    ),
-    strict=False,
-)
 def test_a_refund_question_is_answered_for_that_order(brain: ShopBrain) -> None:
     delivered = brain.store.order(DELIVERED)
     assert delivered is not None and delivered.status == "delivered"
@@ -344,9 +336,8 @@ def test_a_request_for_suggestions_with_no_subject_shows_products(brain: ShopBra
 
 @pytest.mark.xfail(
     reason=(
-        "known regression: "
-        "'daypack under 90' no longer makes a product search "
-        "since the relevance check (issue 12, item 3)"
+        "known regression: the intent model reads it as product_search, but the relevance "
+        "check finds no 'daypack' in the catalog and answers 'we don't carry' (issue 12, item 3)"
     ),
     strict=False,
 )
