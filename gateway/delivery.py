@@ -53,6 +53,7 @@ FAILED = Counter("omnigate_delivery_failed_total", "Replies a platform refused",
 # Failed sends (errors, not a platform's "wait"), then the entry stays pending and is retried
 # by the claim loop.
 MAX_ATTEMPTS = 8
+MARK_ATTEMPTS = 8  # writes of a "sent" mark, about 16 s of retries through a Redis restart
 LEASE_MS = 10_000  # og:delivering lives this long unless refreshed (at every part and wait)
 LEASE_EVERY_S = 3.0  # refresh while waiting to retry
 
@@ -312,11 +313,23 @@ class Delivery:
         return limiter
 
     async def _mark(self, marks: list[str]) -> None:
-        """These messages of a reply are done (sent, or refused for good)."""
-        pipe = self._r.pipeline(transaction=False)
-        for mark in marks:
-            pipe.set(mark, 1, ex=self._settings.dedupe_ttl_s)
-        await pipe.execute()
+        """These messages of a reply are done (sent, or refused for good).
+
+        Retried through a Redis hiccup (a restart leaves dead pooled connections behind):
+        the message is already on the platform, and an entry left pending without its mark
+        would be sent again by the claim loop."""
+        for attempt in range(MARK_ATTEMPTS):
+            pipe = self._r.pipeline(transaction=False)
+            for mark in marks:
+                pipe.set(mark, 1, ex=self._settings.dedupe_ttl_s)
+            try:
+                await pipe.execute()
+                return
+            except (RedisError, OSError):
+                if attempt == MARK_ATTEMPTS - 1:
+                    raise
+                log.warning("could not mark a sent message yet (attempt %d)", attempt + 1)
+                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
 
     async def _lease(self, conv: str, entry_id: bytes, mark: str) -> bool:
         """Tell the other replicas this one is sending a reply of ``conv`` (so a reply waiting

@@ -60,9 +60,13 @@ APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment
 HEARTBEAT_EVERY_S = 5.0
 
 # Forget a conversation in the active set once nothing of it waits (atomic with the check).
+# 1 when nothing waits, whether or not the set still held it: after a Redis restart that lost
+# its last second of writes the member can be gone already, and answering 0 then would make
+# every turn schedule the next one forever.
 _RETIRE = """
 if redis.call('LLEN', KEYS[1]) == 0 and redis.call('LLEN', KEYS[2]) == 0 then
-  return redis.call('SREM', KEYS[3], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[1])
+  return 1
 end
 return 0
 """

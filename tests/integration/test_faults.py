@@ -292,11 +292,6 @@ def _consumers(stack: Stack) -> bytes:
 # --- Redis -------------------------------------------------------------------------------------
 
 
-@pytest.mark.skip(
-    reason="passed before main's shared Redis client factory (socket timeouts for the Celery "
-    "broker too); since then the worker stops taking turns after Redis is SIGKILLed and "
-    "restarted, and every later test of this stack fails: to be fixed (issue 13, rel report)"
-)
 async def test_redis_restarted_mid_turn_the_turn_finishes_once_and_the_next_works(
     http: aiohttp.ClientSession,
     faults: Stack,
