@@ -54,6 +54,7 @@ FAILED = Counter("omnigate_delivery_failed_total", "Replies a platform refused",
 # by the claim loop.
 MAX_ATTEMPTS = 8
 MARK_ATTEMPTS = 8  # writes of a "sent" mark, about 16 s of retries through a Redis restart
+REDIS_ATTEMPTS = 6  # whole deliveries of one entry through Redis errors (~11 s)
 LEASE_MS = 10_000  # og:delivering lives this long unless refreshed (at every part and wait)
 LEASE_EVERY_S = 3.0  # refresh while waiting to retry
 
@@ -196,7 +197,7 @@ class Delivery:
                 except Unreadable as exc:
                     await self._dead(entry_id, "?", f"unreadable reply: {exc}", data)
                     return
-                if await self._deliver(entry_id, out):
+                if await self._deliver_through_hiccups(entry_id, out):
                     await self._ack(entry_id)
             else:
                 await self._dead(entry_id, "?", f"unreadable reply-stream entry ({kind})", data)
@@ -224,6 +225,21 @@ class Delivery:
                 for pace in adapter.paces(d["conversation"], typing=True):
                     await limiter.wait(pace.key, pace.per_s)
                 await adapter.typing(d["conversation"], d.get("meta") or {})
+
+    async def _deliver_through_hiccups(self, entry_id: bytes, out: Outbound) -> bool:
+        """``_deliver``, retried in place when Redis fails under it (dead pooled connections
+        after a restart): left pending, the entry would wait for the claim loop while the
+        conversation's next reply went ahead of it. The sent marks make a retry resend
+        nothing."""
+        for attempt in range(REDIS_ATTEMPTS):
+            try:
+                return await self._deliver(entry_id, out)
+            except (RedisError, OSError) as exc:
+                if attempt == REDIS_ATTEMPTS - 1:
+                    raise
+                log.warning("delivery of %s met a Redis error (%s); retrying", entry_id, exc)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+        return False
 
     async def _deliver(self, entry_id: bytes, out: Outbound) -> bool:
         """Send every reply of ``out`` not sent yet. True when the entry is done."""
