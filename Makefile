@@ -26,8 +26,8 @@ system-deps:
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-demo: setup  ## the whole system with the demo shop; web chat on http://127.0.0.1:8080
-	$(BIN)/omnigate run
+demo: setup  ## the demo shop: web chat on http://127.0.0.1:8080, agents' console on /agent
+	$(BIN)/omnigate run --demo-agent
 
 test: setup browser-deps  ## the whole test suite (real Redis, Celery, models, Chromium)
 	$(BIN)/pytest -q

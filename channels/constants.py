@@ -73,6 +73,22 @@ HANDOFF_OPEN = PREFIX + "handoff-open"
 # The payload of the agents' "Return to bot" button (+ ":" + conv); the console sends it back
 # into the customer's conversation, where the handoff state machine closes the handoff.
 RESOLVE_PAYLOAD = "og:resolve"
+# The web agents' console's "Close": the handoff ends with a goodbye instead of "back with the
+# bot" (the conversation is with the bot afterwards all the same).
+CLOSE_PAYLOAD = "og:close"
+
+# --- the web agents' console (``gateway.agents``) -------------------------------------------
+# HASH per agent account: kdf, salt, hash (``omnigate agent add``).
+AGENT_ACCOUNT = PREFIX + "agent-account:"  # + agent name
+# A signed-in agent's session (JSON: agent, csrf token), expiring: + random session id.
+AGENT_SESSION = PREFIX + "agent-session:"  # + session id
+# Failed sign-ins per window (INCR, expiring): + "name:" + agent name | "addr:" + client address.
+AGENT_LOGIN_FAILS = PREFIX + "agent-login-fails:"
+# Which agent took a handoff (SET NX): + conv + ":" + handoff id, so a later handoff is free.
+AGENT_CLAIM = PREFIX + "agent-claim:"
+# The live fan-out's name (``LIVE`` + this) for "the queue or a conversation with an agent
+# changed": the worker publishes it after each turn of a handed-off conversation.
+AGENTS_LIVE = "agents"
 
 # --- buttons ------------------------------------------------------------------------------
 # A button payload too long for its platform's button (``channels.payloads``).

@@ -33,7 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway.runner import run_all
 
-    return run_all(_settings(args))
+    return run_all(_settings(args), with_demo_agent=args.demo_agent)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -224,6 +224,44 @@ def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent_add(args: argparse.Namespace) -> int:
+    import asyncio
+    import getpass
+
+    from gateway.agents.accounts import AccountError, add_account, check_new_account
+    from gateway.redis_clients import async_client
+
+    settings = _settings(args)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("omnigate: the two passwords differ", file=sys.stderr)
+            return 2
+    try:
+        check_new_account(args.name, password)
+    except AccountError as exc:
+        print(f"omnigate: {exc}", file=sys.stderr)
+        return 2
+
+    async def add() -> bool:
+        r = async_client(settings.redis_url)
+        try:
+            return await add_account(r, args.name, password)
+        finally:
+            await r.aclose()
+
+    new = asyncio.run(add())
+    print(f"agent {args.name} {'added' if new else 'has a new password'}; sign in at /agent/login")
+    if not settings.agent_console:
+        print(
+            "note: the bot promises a person only with an agents' console on: set "
+            "OMNIGATE_AGENT_WEB_CONSOLE=1 (or OMNIGATE_AGENT_CHANNEL for Slack)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``omnigate`` command."""
     p = argparse.ArgumentParser(prog="omnigate", description=__doc__)
@@ -234,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    run.add_argument(
+        "--demo-agent",
+        action="store_true",
+        help="turn the web agents' console on, with a demo account (what `make demo` runs)",
+    )
     run.set_defaults(func=cmd_run)
 
     gw = sub.add_parser("gateway", help="the HTTP gateway alone")
@@ -318,6 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--limit", type=int, default=100, help="the newest N (default 100)")
     dl.add_argument("--json", action="store_true", help="one JSON object a line")
     dl.set_defaults(func=cmd_dead_letters)
+
+    ag = sub.add_parser("agent", help="the web agents' console's accounts")
+    ag_sub = ag.add_subparsers(dest="agent_command", required=True)
+    aa = ag_sub.add_parser("add", help="add agent NAME (or give them a new password)")
+    aa.add_argument("name")
+    aa.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    aa.set_defaults(func=cmd_agent_add)
 
     tg = sub.add_parser("telegram", help="Telegram commands")
     tg_sub = tg.add_subparsers(dest="tg_command", required=True)

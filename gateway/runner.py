@@ -92,8 +92,32 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def run_all(settings: Settings) -> int:
-    """Start everything, wait until one part stops or we are told to stop, stop the rest."""
+DEMO_AGENT = "demo"
+DEMO_PASSWORD = "kestrel-demo"  # the demo shop's agent only (``omnigate run --demo-agent``)
+
+
+def demo_agent(redis_url: str) -> bool:
+    """Make the demo shop's agent account unless it exists; True when it was made."""
+    import asyncio
+
+    from gateway.agents.accounts import add_account, has_account
+    from gateway.redis_clients import async_client
+
+    async def make() -> bool:
+        r = async_client(redis_url)
+        try:
+            if await has_account(r, DEMO_AGENT):
+                return False
+            return await add_account(r, DEMO_AGENT, DEMO_PASSWORD)
+        finally:
+            await r.aclose()
+
+    return asyncio.run(make())
+
+
+def run_all(settings: Settings, with_demo_agent: bool = False) -> int:
+    """Start everything, wait until one part stops or we are told to stop, stop the rest.
+    ``with_demo_agent``: the web agents' console is on, with a demo account."""
     from brain.store import load_store
 
     settings.check_exposure()
@@ -117,6 +141,19 @@ def run_all(settings: Settings) -> int:
             "(visitor tokens will not survive a restart)"
         )
         extra["OMNIGATE_WEB_SECRET"] = secrets.token_hex(32)
+    console = ""
+    if with_demo_agent:
+        made = demo_agent(extra.get("OMNIGATE_REDIS_URL", settings.redis_url))
+        extra["OMNIGATE_AGENT_WEB_CONSOLE"] = "1"
+        login = (
+            f"{DEMO_AGENT} / {DEMO_PASSWORD}"
+            if made
+            else f"{DEMO_AGENT} (the account existed: its password is unchanged)"
+        )
+        console = (
+            f"\n  agents' console: http://{settings.host}:{settings.port}/agent"
+            f"  (sign in as {login})"
+        )
     env = child_env(settings, **extra)
     exe = [sys.executable, "-m", "gateway.cli"]
     # A threads pool: a turn waiting for the LLM's words holds no CPU, so turns that need no
@@ -126,9 +163,10 @@ def run_all(settings: Settings) -> int:
     procs.append(("worker", subprocess.Popen(worker, env=env)))
     procs.append(("gateway", subprocess.Popen([*exe, "gateway"], env=env)))
     log.info(
-        "omnigate is starting: web chat on http://%s:%d (Ctrl-C stops)",
+        "omnigate is starting: web chat on http://%s:%d%s (Ctrl-C stops)",
         settings.host,
         settings.port,
+        console,
     )
 
     stopping = False

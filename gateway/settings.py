@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     # --- handoff --------------------------------------------------------------------------
     agent_channel: str | None = Field(None, alias="OMNIGATE_AGENT_CHANNEL")
     agent_timeout_s: int = Field(300, alias="OMNIGATE_AGENT_TIMEOUT", ge=1)
+    # The web agents' console at /agent answers handoffs (beside or instead of Slack); the bot
+    # promises a person only when one of the two consoles is on.
+    agent_web_console: bool = Field(False, alias="OMNIGATE_AGENT_WEB_CONSOLE")
+    # How long an agent stays signed in to the web console.
+    agent_session_ttl_s: int = Field(12 * 3600, alias="OMNIGATE_AGENT_SESSION_TTL", ge=60)
 
     # --- Telegram -------------------------------------------------------------------------
     telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
@@ -170,6 +175,11 @@ class Settings(BaseSettings):
             )
         return self.web_secret
 
+    @property
+    def agent_console(self) -> bool:
+        """Some person answers handoffs: the Slack agents' channel, the web console, or both."""
+        return bool(self.agent_channel) or self.agent_web_console
+
     def brain_config(self) -> BrainConfig:
         """What the brain is built from: the brain's part of these settings."""
         return BrainConfig(
@@ -188,7 +198,7 @@ class Settings(BaseSettings):
                 intent_threshold=self.intent_threshold,
                 history_turns=self.history_turns,
                 reword_quotes=self.llm_reword == "all",
-                agent_console=bool(self.agent_channel),
+                agent_console=self.agent_console,
             ),
         )
 

@@ -39,6 +39,7 @@ from workers.celery_app import app
 from workers.context import WorkerContext, forget_context, worker_context
 from workers.guessing import GuessGuard
 from workers.handoff import state as handoff
+from workers.handoff.announce import announce
 from workers.handoff.timeout import schedule as schedule_timeout
 from workers.memory import dump_session, load_session, remember, transcript_text
 from workers.outgoing import typing_fields, unnumbered
@@ -167,6 +168,7 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
     )
     if done == COMMITTED:
         people.remember(r, inbound, session, settings.session_ttl_s)  # for `omnigate forget`
+        announce(r, conv, session)
 
 
 def _commit(

@@ -10,7 +10,8 @@ the conversation's lock, so the state changes in the order the messages came:
 - while with an agent the bot stays silent: ``route`` forwards the customer's messages to the
   thread (``opening=""``), and sends the agent's messages (inbound with ``author="agent"``,
   queued in the customer's own conversation) to the customer on their channel;
-- the agent's "Return to bot" (payload ``K.RESOLVE_PAYLOAD``) gives the conversation back;
+- the agent's "Return to bot" (payload ``K.RESOLVE_PAYLOAD``) gives the conversation back, and
+  the web console's "Close" (``K.CLOSE_PAYLOAD``) ends it with a goodbye;
 - the agent timeout (an inbound with ``author="system"``) tells the customer
   nobody is free and offers to leave an email; an email then closes the handoff.
 """
@@ -47,6 +48,10 @@ TRANSCRIPT_LINES = 20
 SUMMARY_CHARS = 500
 
 BACK_WITH_BOT = "You're back with the shop's assistant. How can I help?"
+CLOSED = (
+    "Thank you for talking with us: this conversation is closed. If you need anything else, "
+    "just write here and the shop's assistant will answer."
+)
 NOBODY_FREE = (
     "Sorry, nobody from our team is free right now. Leave your email address here and we'll "
     "write back to you as soon as we can."
@@ -84,9 +89,9 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outbou
         return _from_system(inbound, session, settings)
     if session.state != "with_agent":
         return None
-    if not settings.agent_channel:
+    if not settings.agent_console:
         log.warning(
-            "%s was with an agent but no agents' channel is set; back to the bot",
+            "%s was with an agent but no agents' console is on; back to the bot",
             inbound.conversation_key,
         )
         session.state = "bot"
@@ -104,8 +109,8 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outbou
         h.email = m.group(0)
         _close(session, "email")
         return [
-            _to_console(conv, f"**{who}:** {inert(said)}", settings),
-            _to_console(
+            *_to_console(conv, f"**{who}:** {inert(said)}", settings),
+            *_to_console(
                 conv,
                 f"{who} left {h.email} for a reply by email. The conversation "
                 "is back with the bot.",
@@ -119,7 +124,7 @@ def route(inbound: Inbound, session: Session, settings: Settings) -> list[Outbou
                 "system",
             ),
         ]
-    return [_to_console(conv, f"**{who}:** {inert(said)}", settings)]
+    return [*_to_console(conv, f"**{who}:** {inert(said)}", settings)]
 
 
 def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[Outbound]:
@@ -127,17 +132,19 @@ def _from_agent(inbound: Inbound, session: Session, settings: Settings) -> list[
     conv = inbound.conversation_key
     agent = _name(inbound.user)
     h = session.handoff
-    if inbound.payload and inbound.payload.startswith(K.RESOLVE_PAYLOAD):
+    closing = inbound.payload == K.CLOSE_PAYLOAD
+    if closing or (inbound.payload and inbound.payload.startswith(K.RESOLVE_PAYLOAD)):
         if session.state != "with_agent" or h is None:
-            return [_to_console(conv, "This conversation is already with the bot.", settings)]
+            return [*_to_console(conv, "This conversation is already with the bot.", settings)]
         _close(session, agent)
+        done = "closed the conversation" if closing else "returned the conversation to the bot"
         return [
-            _to_customer(inbound, session, BACK_WITH_BOT, "system"),
-            _to_console(conv, f"{agent} returned the conversation to the bot.", settings),
+            _to_customer(inbound, session, CLOSED if closing else BACK_WITH_BOT, "system"),
+            *_to_console(conv, f"{agent} {done}.", settings),
         ]
     if session.state != "with_agent" or h is None:
         return [
-            _to_console(
+            *_to_console(
                 conv,
                 "This conversation is back with the bot: your message was "
                 "not sent to the customer.",
@@ -174,7 +181,7 @@ def _from_system(inbound: Inbound, session: Session, settings: Settings) -> list
     )
     return [
         _to_customer(inbound, session, NOBODY_FREE, "system"),
-        _to_console(inbound.conversation_key, note, settings),
+        *_to_console(inbound.conversation_key, note, settings),
     ]
 
 
@@ -200,7 +207,7 @@ def after_brain(
     ``schedule`` the agent timeout."""
     if not any(r.handoff for r in replies) or session.state == "with_agent":
         return []
-    if not settings.agent_channel:
+    if not settings.agent_console:
         # No agents' console configured: the brain's own handoff text (support email) stands.
         return []
     conv = inbound.conversation_key
@@ -230,7 +237,7 @@ def after_brain(
         'Reply in this thread to answer the customer; "Return to bot" (or '
         f"`/omnigate resolve {conv}`) gives the conversation back."
     )
-    return [_to_console(conv, text, settings, opening=True)]
+    return [*_to_console(conv, text, settings, opening=True)]
 
 
 def _summary(session: Session) -> str:
@@ -251,18 +258,24 @@ def _summary(session: Session) -> str:
 # --- outgoing ----------------------------------------------------------------------------------
 
 
-def _to_console(conv: str, text: str, settings: Settings, *, opening: bool = False) -> Outbound:
-    """A message for the agents' channel, in the thread of conversation ``conv``."""
-    assert settings.agent_channel
+def _to_console(
+    conv: str, text: str, settings: Settings, *, opening: bool = False
+) -> list[Outbound]:
+    """A message for the agents' Slack channel, in the thread of conversation ``conv`` (none
+    without one: the web console reads the session's transcript instead)."""
+    if not settings.agent_channel:
+        return []
     buttons = (Button(title="Return to bot", payload=resolve_payload(conv)),) if opening else ()
-    return Outbound(
-        channel=ChannelName.slack,
-        conversation=settings.agent_channel,
-        user=CONSOLE_USER,
-        replies=(Reply(text=text, buttons=buttons),),
-        meta={"handoff_for": conv, "opening": "1" if opening else ""},
-        author="system",
-    )
+    return [
+        Outbound(
+            channel=ChannelName.slack,
+            conversation=settings.agent_channel,
+            user=CONSOLE_USER,
+            replies=(Reply(text=text, buttons=buttons),),
+            meta={"handoff_for": conv, "opening": "1" if opening else ""},
+            author="system",
+        )
+    ]
 
 
 def _to_customer(inbound: Inbound, session: Session, text: str, author: Author) -> Outbound:
