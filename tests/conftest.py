@@ -1,9 +1,10 @@
 """Session fixtures: a real redis-server, real gateway and Celery worker processes, and the fake
-platform servers. Two stacks share the Redis server on separate databases:
+platform servers. The stacks share the Redis server on separate databases:
 
 - ``script_stack``: the pipeline with ``tests.support.script_brain.ScriptBrain`` (fast and
   scriptable), two worker processes — for ordering, dedupe, restarts and channel rendering;
-- ``shop_stack``: the real shop brain with the real models — for what the customer hears.
+- ``shop_stack``: the real shop brain with the real models — for what the customer hears;
+- ``agents_stack``: the scripted brain with the web agents' console and no Slack.
 
 Tests use fresh ids (``uid``) instead of flushing Redis between tests, so the running workers'
 queues and heartbeats are never pulled from under them.
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -135,6 +138,45 @@ def shop_stack(
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="session")
+def agents_stack(redis_server: RedisServer, session_dir: Path) -> Iterator[Stack]:
+    """Gateway + one worker with the scripted brain and the web agents' console as the only
+    agents' console (no Slack; Redis db 8)."""
+    env = stack_env(
+        redis_server.url(8),
+        {
+            "OMNIGATE_BRAIN": "tests.support.script_brain:ScriptBrain",
+            "OMNIGATE_GATEWAY_ID": "agents-gw",
+            "OMNIGATE_AGENT_CHANNEL": "",
+            "OMNIGATE_AGENT_WEB_CONSOLE": "1",
+        },
+    )
+    stack = Stack(
+        "agents",
+        env,
+        session_dir,
+        free_port(),
+        ["--pool", "threads", "--concurrency", "2", "--hostname", "agents@%h"],
+    )
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def add_agent(stack: Stack, name: str, password: str) -> str:
+    """``omnigate agent add NAME --password-stdin`` against ``stack``'s Redis; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "agent", "add", name, "--password-stdin"],
+        input=password + "\n",
+        env=stack.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
 
 
 @pytest.fixture
