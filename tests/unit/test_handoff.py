@@ -223,3 +223,38 @@ def test_customer_text_is_inert_in_the_agents_channel() -> None:
         assert "evil.example" not in shown and "evil[.]example" in shown
         assert "<!channel>" not in shown and "<@U0BOSS>" not in shown
         assert "Track your refund" in shown  # the agent still reads what was written
+
+
+WEB_CONSOLE_ONLY = load_settings(OMNIGATE_AGENT_CHANNEL="", OMNIGATE_AGENT_WEB_CONSOLE=True)
+
+
+def test_with_only_the_web_console_a_handoff_opens_without_a_slack_thread(
+    scheduled: list[Any],
+) -> None:
+    session = Session()
+    out = handoff.after_brain(
+        customer("human"), session, [Reply(text="x", handoff=True)], WEB_CONSOLE_ONLY, schedule
+    )
+    assert out == [] and session.state == "with_agent"
+    assert session.handoff and scheduled == [("telegram:42", session.handoff.id, 300)]
+
+
+def test_with_only_the_web_console_the_bot_stays_silent_for_the_customer() -> None:
+    session = Session()
+    handoff.after_brain(
+        customer("human"), session, [Reply(text="x", handoff=True)], WEB_CONSOLE_ONLY, schedule
+    )
+    assert handoff.route(customer("still there?"), session, WEB_CONSOLE_ONLY) == []
+    assert session.state == "with_agent"
+
+
+def test_close_thanks_the_customer_and_gives_the_conversation_back() -> None:
+    session = Session()
+    open_handoff(session)
+    outs = handoff.route(agent(payload=K.CLOSE_PAYLOAD), session, SETTINGS) or []
+    assert texts(outs) == [
+        ("telegram:42", handoff.CLOSED),
+        ("slack:C0AGENTS", "Grace closed the conversation."),
+    ]
+    assert session.state == "bot"
+    assert session.handoff and session.handoff.resolved_by == "Grace"

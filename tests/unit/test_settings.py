@@ -76,3 +76,28 @@ def test_a_loopback_gateway_starts_without_an_api_token(
 
 def test_a_gateway_beyond_loopback_starts_with_an_api_token() -> None:
     load_settings(OMNIGATE_HOST="0.0.0.0", OMNIGATE_API_TOKEN="long-random").check_exposure()
+
+
+@pytest.mark.parametrize(
+    ("env", "promised"),
+    [
+        ({}, False),
+        ({"OMNIGATE_AGENT_WEB_CONSOLE": "1"}, True),
+        (
+            {
+                "OMNIGATE_AGENT_CHANNEL": "C0AGENTS",
+                "SLACK_BOT_TOKEN": "xoxb-test",
+                "SLACK_SIGNING_SECRET": "s",
+            },
+            True,
+        ),
+    ],
+)
+def test_the_brain_promises_a_person_only_with_an_agents_console(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], promised: bool
+) -> None:
+    for name in ("OMNIGATE_AGENT_CHANNEL", "OMNIGATE_AGENT_WEB_CONSOLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().brain_config().dialogue.agent_console is promised
