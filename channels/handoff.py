@@ -2,11 +2,12 @@
 and "Return to bot" as inbound messages, and the agents' console bookkeeping in Redis (which
 console thread belongs to which conversation, which conversations are with an agent now).
 
-Handoff is one feature in three modules, one per process it runs in, each at the lowest layer
+Handoff is one feature in a few modules, by the process it runs in, each at the lowest layer
 that can hold it (see ARCHITECTURE.md): this module (imported by the brain's session, the
 console and the worker alike), ``channels.slack.console`` (the agents' console: it runs in the
 gateway, beside the Slack adapter) and ``workers.handoff`` (the state machine and the agent
-timeout: they run inside the turn). Its Redis keys are under "handoff" in
+timeout: they run inside the turn); the web agents' console, ``gateway.agents``, sends the
+same agents' messages as the Slack one. Its Redis keys are under "handoff" in
 ``channels.constants``.
 """
 
@@ -31,7 +32,7 @@ class Handoff(BaseModel):
     requested_at: datetime
     reason: str = ""
     agent: str | None = None  # the agent's display name (or platform id)
-    agent_id: str | None = None  # the agent's Slack user id
+    agent_id: str | None = None  # the agent's Slack user id, or web console account name
     accepted_at: datetime | None = None  # the agent's first reply
     thread: str | None = None  # the agents' console thread (Slack thread_ts)
     summary: str = ""
