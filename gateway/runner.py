@@ -141,7 +141,7 @@ def run_all(settings: Settings, with_demo_agent: bool = False) -> int:
             "(visitor tokens will not survive a restart)"
         )
         extra["OMNIGATE_WEB_SECRET"] = secrets.token_hex(32)
-    console = ""
+    console = ""  # the demo's console URL and login, printed once everything is starting
     if with_demo_agent:
         made = demo_agent(extra.get("OMNIGATE_REDIS_URL", settings.redis_url))
         extra["OMNIGATE_AGENT_WEB_CONSOLE"] = "1"
@@ -150,10 +150,7 @@ def run_all(settings: Settings, with_demo_agent: bool = False) -> int:
             if made
             else f"{DEMO_AGENT} (the account existed: its password is unchanged)"
         )
-        console = (
-            f"\n  agents' console: http://{settings.host}:{settings.port}/agent"
-            f"  (sign in as {login})"
-        )
+        console = f"http://{settings.host}:{settings.port}/agent (sign in as {login})"
     env = child_env(settings, **extra)
     exe = [sys.executable, "-m", "gateway.cli"]
     # A threads pool: a turn waiting for the LLM's words holds no CPU, so turns that need no
@@ -163,11 +160,14 @@ def run_all(settings: Settings, with_demo_agent: bool = False) -> int:
     procs.append(("worker", subprocess.Popen(worker, env=env)))
     procs.append(("gateway", subprocess.Popen([*exe, "gateway"], env=env)))
     log.info(
-        "omnigate is starting: web chat on http://%s:%d%s (Ctrl-C stops)",
+        "omnigate is starting: web chat on http://%s:%d (Ctrl-C stops)",
         settings.host,
         settings.port,
-        console,
     )
+    if console:
+        # Plain text on the terminal, beside the JSON log lines: what the demo's reader needs.
+        print(f"\n  web chat:        http://{settings.host}:{settings.port}/", flush=True)
+        print(f"  agents' console: {console}\n", flush=True)
 
     stopping = False
 
