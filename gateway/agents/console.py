@@ -22,6 +22,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -48,8 +49,13 @@ PAGE_HEADERS = {
 }
 
 
+STOPPING = web.AppKey("agents_stopping", asyncio.Event)
+
+
 def setup(app: web.Application) -> None:
     """Mount the console's routes."""
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_end_event_streams)
     app.router.add_get("/agent", console_page)
     app.router.add_get("/agent/login", login_page)
     app.router.add_post("/agent/login", login)
@@ -208,15 +214,33 @@ async def events(request: web.Request) -> web.StreamResponse:
         headers={**NO_STORE, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
     )
     await resp.prepare(request)
+    stopping = request.app[STOPPING]
     async with gw.live.listen(K.AGENTS_LIVE) as changes:
-        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    event = await asyncio.wait_for(changes.get(), KEEPALIVE_S)
-                    await resp.write(f"event: change\ndata: {json.dumps(event)}\n\n".encode())
-                    continue
-                await resp.write(b"event: change\ndata: {}\n\n")
+        with contextlib.suppress(ConnectionResetError):
+            while not stopping.is_set():
+                event = await _next_change(changes, stopping)
+                await resp.write(f"event: change\ndata: {json.dumps(event)}\n\n".encode())
     return resp
+
+
+async def _next_change(
+    changes: asyncio.Queue[dict[str, Any]], stopping: asyncio.Event
+) -> dict[str, Any]:
+    """The next change, or an empty one after ``KEEPALIVE_S`` or when the gateway stops."""
+    get = asyncio.ensure_future(changes.get())
+    stop = asyncio.ensure_future(stopping.wait())
+    done, pending = await asyncio.wait(
+        {get, stop}, timeout=KEEPALIVE_S, return_when="FIRST_COMPLETED"
+    )
+    for task in pending:
+        task.cancel()
+    return get.result() if get in done else {}
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """On shutdown: the open event streams end, so the gateway need not wait for them (the
+    page reconnects, to another replica or to this one restarted)."""
+    app[STOPPING].set()
 
 
 # --- actions ------------------------------------------------------------------------------
