@@ -199,7 +199,8 @@ async def conversation(request: web.Request) -> web.Response:
             "requested_at": h.requested_at.isoformat(),
             "taken_by": await _taken_by(gw.redis, conv, h.id),
             "transcript": [
-                {"role": i.role, "text": i.text, "at": i.at.isoformat()} for i in session.history
+                {"role": i.role, "text": _shown(i.role, i.text), "at": i.at.isoformat()}
+                for i in session.history
             ],
         },
         headers=NO_STORE,
@@ -316,6 +317,16 @@ async def _action(
         if holder != agent.agent:
             raise _conflict(f"Already taken by {holder}.", taken_by=holder)
     return gw, agent, conv, body
+
+
+def _shown(role: str, text: str) -> str:
+    """A transcript line as the agent reads it: an agent's "Return to bot" or "Close" is kept
+    as the button's payload (``workers.memory.transcript_text``); say what it did."""
+    if role == "agent" and text.startswith("[button] " + K.RESOLVE_PAYLOAD):
+        return "(returned the conversation to the bot)"
+    if role == "agent" and text == "[button] " + K.CLOSE_PAYLOAD:
+        return "(closed the conversation)"
+    return text
 
 
 def _conflict(message: str, **extra: object) -> web.HTTPConflict:

@@ -70,5 +70,6 @@ async def test_an_agent_answers_a_widget_customer_from_the_console(
         "You're back with the shop's assistant. How can I help?"
     )
     await expect(waiting).to_have_count(0)
+    await expect(transcript).to_contain_text("(returned the conversation to the bot)")
     assert console_errors == [] and page.js_errors == []
     await console_context.close()

@@ -199,3 +199,23 @@ async def until_async(check: Any, what: str, timeout: float = 20) -> None:
     while not await check():
         assert time.monotonic() < end, f"timed out waiting for {what}"
         await asyncio.sleep(0.1)
+
+
+async def test_close_ends_the_handoff_and_the_transcript_says_so(
+    http: aiohttp.ClientSession, agent_http: Any, agents_stack: Stack
+) -> None:
+    _, csrf = await new_agent(agent_http, agents_stack)
+    conv = await handed_off(http, agents_stack)
+    assert (await post(agent_http, agents_stack, "/agent/api/close", csrf, conv=conv))[0] == 200
+    view: dict[str, Any] = {}
+
+    async def closed() -> bool:
+        view.update(await get(agent_http, agents_stack, f"/agent/api/conversation?conv={conv}"))
+        return bool(view["state"] == "bot")
+
+    await until_async(closed, "the handoff to close")
+    assert view["transcript"][-1]["text"] == "(closed the conversation)"
+    status, body = await post(
+        agent_http, agents_stack, "/agent/api/reply", csrf, conv=conv, text="one more thing"
+    )
+    assert (status, body["error"]) == (409, "This conversation is back with the bot.")
