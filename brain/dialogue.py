@@ -97,8 +97,11 @@ class Dialogue:
         text = (turn.message.text or "").strip()
         payload = (turn.message.payload or "").strip()
         answer = self._from_payload(session.slots, payload) if payload else None
-        if answer is None:
-            answer = self._from_text(session.slots, text)
+        if answer is not None:
+            session.last_intent = answer.intent or _payload_intent(payload)
+        else:
+            answer, decided = self._from_text(session.slots, text)
+            session.last_intent = answer.intent or decided
         answer = self._count_failures(session, answer)
         reply_text = self._rephrase(session, text, answer)
         return [
@@ -138,18 +141,20 @@ class Dialogue:
             return products.also_bought(ctx, slots, value)
         return None  # unknown payload: answer the text instead
 
-    def _from_text(self, slots: dict[str, Any], text: str) -> Answer:
+    def _from_text(self, slots: dict[str, Any], text: str) -> tuple[Answer, str]:
+        """The answer, and the intent the model read (``out_of_scope`` when unsure)."""
         if not text:
-            return talk.clarify(self.ctx, ())
+            return talk.clarify(self.ctx, ()), "clarification"
         ids = self.ctx.nlu.order_ids(text)
         emails = self.ctx.nlu.emails(text)
         intent = self.ctx.nlu.intent(text)
+        decided = "out_of_scope" if intent.decision == "out_of_scope" else intent.name
         pending = slots.get("pending")
         if isinstance(pending, dict):
             answer = self._continue(slots, pending, text, intent, ids, emails)
             if answer is not None:
-                return answer
-        return self._route(slots, text, intent, ids, emails)
+                return answer, decided
+        return self._route(slots, text, intent, ids, emails), decided
 
     def _continue(
         self,
@@ -333,3 +338,12 @@ class Dialogue:
             {"role": "user", "content": f"Customer: {text[:300]}\nDraft reply: {answer.text}"}
         )
         return messages
+
+
+def _payload_intent(payload: str) -> str:
+    """A pressed button as an intent: ``intent:NAME`` is NAME, ``human`` a handoff, other
+    kinds (``view``, ``also``, ``order``…) name themselves."""
+    kind, _, value = payload.partition(":")
+    if kind == "intent" and value:
+        return value
+    return "handoff" if payload == "human" else kind

@@ -31,6 +31,9 @@ class Session(BaseModel):
     state: Literal["bot", "with_agent"] = "bot"
     handoff: Handoff | None = None
     failures: int = 0  # consecutive turns the bot could not help with
+    # What the brain took the last customer message for (an intent name, "clarification",
+    # "out_of_scope", a button's kind): the conversation records count it.
+    last_intent: str | None = None
 
 
 class Turn(BaseModel):

@@ -108,6 +108,18 @@ WEB_SESSION = PREFIX + "web-session:"  # + session id
 PERSON = PREFIX + "person:"  # + channel:user_id
 PERSON_EMAIL = PREFIX + "person-email:"  # + lower-cased email
 
+# --- conversation records (``gateway.records``: what ``omnigate stats`` and /admin count) ------
+# LIST of one conversation key's conversations (JSON records, newest last, at most
+# ``RECORDS_KEEP``), expiring after the retention setting.
+RECORDS = PREFIX + "records:"  # + conv
+RECORDS_KEEP = 50
+# ZSET of conversation keys scored by their last recorded activity (Unix seconds).
+RECORDS_INDEX = PREFIX + "records"
+# The satisfaction question's buttons: + ":yes" / ":no".
+CSAT_PAYLOAD = "og:csat"
+# Counts the workers add up for the gateway's /metrics (HASH of field -> number).
+WORKER_METRICS = PREFIX + "worker-metrics"
+
 # --- recommender --------------------------------------------------------------------------
 CLICKS = PREFIX + "clicks:"  # + user key (LIST of skus)
 
@@ -116,4 +128,5 @@ QUEUE_BRAIN = "brain"
 QUEUE_DELIVER = "deliver"
 TASK_TURN = "omnigate.turn"
 TASK_HANDOFF_TIMEOUT = "omnigate.handoff_timeout"
+TASK_CONVERSATION_QUIET = "omnigate.conversation_quiet"
 CELERY_KEY_PREFIX = PREFIX + "celery:"

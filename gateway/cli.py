@@ -196,6 +196,27 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    import redis
+
+    from gateway.redis_clients import sync_client
+    from gateway.stats import BadPeriod, as_text, parse_since, shop_numbers
+
+    settings = _settings(args)
+    try:
+        period = parse_since(args.since)
+    except BadPeriod as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        figures = shop_numbers(sync_client(settings.redis_url), settings, period)
+    except redis.RedisError as exc:
+        print(f"cannot read the records from Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(figures) if args.json else as_text(figures))
+    return 0
+
+
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     import redis
 
@@ -353,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fg.add_argument("who", help="an email, a user id (telegram:42, or 42 on every channel)")
     fg.set_defaults(func=cmd_forget)
+
+    st = sub.add_parser("stats", help="the shop's numbers: conversations, resolution, CSAT…")
+    st.add_argument("--since", default="7d", help="the period: 7d, 24h, 30m, 2w (default 7d)")
+    st.add_argument("--json", action="store_true", help="one JSON object")
+    st.set_defaults(func=cmd_stats)
 
     dl = sub.add_parser(
         "dead-letters",

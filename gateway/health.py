@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from channels import constants as K
 from gateway.context import GATEWAY
+from gateway.metrics import SYSTEM
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics of this gateway process."""
+    """Prometheus metrics of this gateway process, and the workers' and queues' (read from
+    Redis, ``gateway.metrics``; the last snapshot stands while Redis does not answer)."""
     await _live_workers(request)  # refreshes the gauge
+    try:
+        await SYSTEM.refresh(request.app[GATEWAY].redis)
+    except (RedisError, OSError):
+        log.warning("metrics: Redis does not answer; the workers' counts are the last read")
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp

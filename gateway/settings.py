@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     agent_web_console: bool = Field(False, alias="OMNIGATE_AGENT_WEB_CONSOLE")
     # How long an agent stays signed in to the web console.
     agent_session_ttl_s: int = Field(12 * 3600, alias="OMNIGATE_AGENT_SESSION_TTL", ge=60)
+    # A conversation with no message for this long has ended: the customer is asked whether
+    # it solved their problem (once), and the next message starts a new conversation.
+    conversation_quiet_s: int = Field(1800, alias="OMNIGATE_CONVERSATION_QUIET", ge=1)
+    # How long conversation records (``omnigate stats``, /admin) are kept.
+    records_retention_days: int = Field(30, alias="OMNIGATE_RECORDS_RETENTION_DAYS", ge=1)
+    # The estimated cost of LLM tokens: 0 for the local model; a hosted model's price here.
+    llm_price_per_1k_tokens: float = Field(0.0, alias="OMNIGATE_LLM_PRICE_PER_1K", ge=0)
 
     # --- Telegram -------------------------------------------------------------------------
     telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")

@@ -15,6 +15,7 @@ import redis
 from brain.types import Brain
 from gateway.redis_clients import sync_client
 from gateway.settings import ConfigError, Settings, get_settings
+from workers.metrics import model_loaded
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,13 @@ def forget_context() -> None:
 def _build(settings: Settings) -> WorkerContext:
     started = time.monotonic()
     brain = import_brain_factory(settings.brain)(settings.brain_config())
-    log.info("brain %s loaded in %.1fs", settings.brain, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    log.info("brain %s loaded in %.1fs", settings.brain, seconds)
     r = sync_client(settings.redis_url)
+    try:
+        model_loaded(r, seconds)
+    except redis.RedisError:
+        log.warning("could not report the model load time: Redis unreachable")
     return WorkerContext(settings=settings, redis=r, brain=brain)
 
 

@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis
@@ -34,7 +35,7 @@ from channels.schema import Inbound, Outbound, Reply, Unreadable, parse_stored
 from gateway import dead_letters
 from gateway.enqueue import SCHEDULED_TTL_S
 from gateway.settings import Settings
-from workers import people
+from workers import people, records, satisfaction
 from workers.celery_app import app
 from workers.context import WorkerContext, forget_context, worker_context
 from workers.guessing import GuessGuard
@@ -134,6 +135,7 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
         return
 
     letter: str | None = None
+    tokens_before: int | None = None
     if taken.attempts > settings.turn_max_attempts:
         tries = taken.attempts - 1
         log.error("giving up on a message of %s after %d attempts", conv, tries)
@@ -147,6 +149,7 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
         outgoing = _apology(inbound, session, settings)
     else:
         session = load_session(r, conv)
+        tokens_before = records.tokens_generated(ctx.brain)
         fields = typing_fields(inbound.channel, inbound.conversation, dict(inbound.meta))
         try:
             outgoing = run_guarded(
@@ -169,6 +172,9 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
     if done == COMMITTED:
         people.remember(r, inbound, session, settings.session_ttl_s)  # for `omnigate forget`
         announce(r, conv, session)
+        tokens = records.tokens_used(tokens_before, records.tokens_generated(ctx.brain))
+        seconds = (datetime.now(UTC) - inbound.received_at).total_seconds()
+        records.after_commit(r, inbound, session, outgoing, tokens, seconds, settings)
 
 
 def _commit(
@@ -212,10 +218,14 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
     author: Literal["agent", "system", "user"] = (
         "user" if inbound.author == "customer" else inbound.author
     )
+    session.last_intent = None  # the brain sets it when it answers this turn
+    answered = satisfaction.answer(ctx.redis, inbound, session)
+    if answered is not None:  # the satisfaction answer or the quiet-period question
+        return answered
     routed = handoff.route(inbound, session, settings)
     if routed is not None:
         remember(session, HistoryItem(role=author, text=transcript_text(inbound)), _max(settings))
-        return routed
+        return [*routed, *satisfaction.ask_if_ended(ctx.redis, inbound, session)]
 
     guard = GuessGuard(ctx.redis, getattr(ctx.brain, "nlu", None))  # the brain's entity finder
     check = guard.before(inbound, session)
@@ -229,7 +239,8 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
     extra = handoff.after_brain(inbound, session, replies, settings, schedule_timeout)
     for reply in replies:
         remember(session, HistoryItem(role="bot", text=reply.text), _max(settings))
-    return [_to_customer(inbound, replies), *extra]
+    asked = satisfaction.ask_if_ended(ctx.redis, inbound, session)
+    return [_to_customer(inbound, replies), *extra, *asked]
 
 
 def _to_customer(inbound: Inbound, replies: list[Reply]) -> Outbound:

@@ -44,7 +44,9 @@ class Answer:
     ``facts`` are what an LLM rephrasing may state; ``rephrase`` says whether it may try;
     ``quotes_policy`` marks text that quotes the shop's policy passages (reworded only when the
     deployment asks for it). ``failed`` marks a turn where the bot could not help (counted in
-    ``session.failures``).
+    ``session.failures``). ``intent`` names what the turn was taken for, where the flow knows
+    better than the intent model ("clarification", "out_of_scope"); the conversation records
+    keep it (``Session.last_intent``).
     """
 
     text: str
@@ -55,6 +57,7 @@ class Answer:
     rephrase: bool = False
     quotes_policy: bool = False
     failed: bool = False
+    intent: str = ""
 
 
 @dataclass

@@ -144,6 +144,7 @@ def out_of_scope(ctx: Context) -> Answer:
         "payment, invoices, your account and our products.",
         buttons=MENU,
         failed=True,
+        intent="out_of_scope",
     )
 
 
@@ -158,4 +159,5 @@ def clarify(ctx: Context, ranked: tuple[tuple[str, float], ...]) -> Answer:
         "Sorry, I'm not sure I understood. Could you say it in other words, or pick one of these?",
         buttons=(*options, HUMAN),
         failed=True,
+        intent="clarification",
     )

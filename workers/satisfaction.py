@@ -1,0 +1,152 @@
+"""The satisfaction question: "Did this solve your problem?", asked once when a conversation
+ends (see ``gateway.records`` for when one ends), with two buttons on every channel.
+
+It runs inside the turn, under the conversation lock: ``answer`` takes the customer's press of
+a button (and the quiet-period notice) before the handoff router and the brain see it;
+``ask_if_ended`` adds the question to a turn that ended the conversation. The quiet period is
+a Celery task with a countdown (``TASK_CONVERSATION_QUIET``) that queues a system message into
+the conversation with the gateway's enqueue step, like the agent timeout; it asks only when
+nothing happened in the conversation since it was scheduled.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+
+from brain.types import Session
+from channels import constants as K
+from channels.schema import Button, ConversationAddress, Inbound, Outbound, Reply, User
+from gateway import records
+from gateway.enqueue import enqueue
+from workers.celery_app import app
+from workers.context import worker_context
+
+log = logging.getLogger(__name__)
+
+QUESTION = "Did this solve your problem?"
+YES = K.CSAT_PAYLOAD + ":yes"
+NO = K.CSAT_PAYLOAD + ":no"
+BUTTONS = (Button(title="Yes", payload=YES), Button(title="No", payload=NO))
+THANKS = "Thank you for telling us!"
+SORRY = "Thank you for telling us, and sorry. Write here any time and we'll try again."
+QUIET_EVENT = "conversation_quiet"
+# The customer closing the conversation in words: the brain's intents for it.
+CLOSING_INTENTS = frozenset({"thanks", "goodbye"})
+
+
+def is_answer(inbound: Inbound) -> bool:
+    """A press of the satisfaction question's buttons."""
+    return inbound.payload in (YES, NO)
+
+
+def is_quiet_notice(inbound: Inbound) -> bool:
+    """The quiet-period notice (a system message queued by ``conversation_quiet``)."""
+    return inbound.author == "system" and inbound.meta.get("event") == QUIET_EVENT
+
+
+def answer(r: redis.Redis, inbound: Inbound, session: Session) -> list[Outbound] | None:
+    """The turn of a satisfaction answer or a quiet-period notice; None for any other
+    message (the handoff router and the brain take it)."""
+    if is_answer(inbound):
+        text = THANKS if inbound.payload == YES else SORRY
+        return [_to_customer(inbound, inbound.user, dict(inbound.meta), Reply(text=text))]
+    if not is_quiet_notice(inbound):
+        return None
+    record = records.current(r, inbound.conversation_key)
+    meta = {k: v for k, v in inbound.meta.items() if k not in ("event", "record", "turns")}
+    if (
+        record is None
+        or record.id != inbound.meta.get("record")
+        or str(len(record.turns)) != inbound.meta.get("turns")
+        or record.ended_at is not None
+        or record.asked_at is not None
+        or session.state == "with_agent"  # the handoff is not over yet
+    ):
+        return []  # something happened since: a later notice (or the next end) asks
+    return [_to_customer(inbound, inbound.user, meta, Reply(text=QUESTION, buttons=BUTTONS))]
+
+
+def ask_if_ended(r: redis.Redis, inbound: Inbound, session: Session) -> list[Outbound]:
+    """The question, when this turn ended the conversation (its handoff resolved, or the
+    customer thanked the bot or said goodbye) and it was not asked yet."""
+    if session.state == "with_agent":
+        return []
+    record = records.current(r, inbound.conversation_key)
+    if record is None or record.ended_at is not None or record.asked_at is not None:
+        return []  # (a first message that says "thanks" has nothing to be asked about)
+    h = session.handoff
+    known = record.handoff(h.id) if h is not None else None
+    resolved_now = (
+        h is not None and h.resolved_at is not None and (known is None or known.resolved_at is None)
+    )
+    closing = inbound.author == "customer" and session.last_intent in CLOSING_INTENTS
+    if not (resolved_now or closing):
+        return []
+    if inbound.author == "customer" or h is None or h.customer is None:
+        user, meta = inbound.user, dict(inbound.meta)
+    else:  # an agent's "Return to bot": the customer is where they last wrote
+        user, meta = h.customer, dict(h.customer_meta)
+    return [_to_customer(inbound, user, meta, Reply(text=QUESTION, buttons=BUTTONS))]
+
+
+def asks(outgoing: list[Outbound]) -> bool:
+    """Whether these outgoing messages put the question."""
+    return any(b.payload == YES for o in outgoing for reply in o.replies for b in reply.buttons)
+
+
+def _to_customer(inbound: Inbound, user: User, meta: dict[str, str], reply: Reply) -> Outbound:
+    return Outbound(
+        channel=inbound.channel,
+        conversation=inbound.conversation,
+        user=user,
+        replies=(reply,),
+        meta=meta,
+        in_reply_to=inbound.id,
+        author="system",
+    )
+
+
+# --- the quiet period -----------------------------------------------------------------------
+
+
+def schedule_quiet(
+    conv: str, record_id: str, turns: int, user: User, meta: dict[str, str], countdown_s: int
+) -> None:
+    """Run ``conversation_quiet`` in ``countdown_s`` seconds for conversation ``record_id``
+    as it stands now (``turns`` customer messages)."""
+    app.send_task(
+        K.TASK_CONVERSATION_QUIET,
+        args=[conv, record_id, turns, user.model_dump(), meta],
+        countdown=countdown_s,
+        queue=K.QUEUE_DELIVER,
+    )
+
+
+def quiet_inbound(
+    conv: str, record_id: str, turns: int, user: User, meta: dict[str, str]
+) -> Inbound:
+    """The system message that tells a conversation its quiet period is up; its platform id
+    names the conversation's state, so a second run of the task is a duplicate."""
+    address = ConversationAddress.parse(conv)
+    return Inbound(
+        channel=address.channel,
+        platform_id=f"quiet:{record_id}:{turns}",
+        user=user,
+        conversation=address.conversation,
+        text="[the conversation went quiet]",
+        author="system",
+        meta={**meta, "event": QUIET_EVENT, "record": record_id, "turns": str(turns)},
+    )
+
+
+@app.task(name=K.TASK_CONVERSATION_QUIET, acks_late=True)
+def conversation_quiet(
+    conv: str, record_id: str, turns: int, user: dict[str, Any], meta: dict[str, str]
+) -> bool:
+    """Queue the quiet-period notice into ``conv``'s inbox; False when queued before."""
+    ctx = worker_context()
+    notice = quiet_inbound(conv, record_id, turns, User.model_validate(user), meta)
+    return enqueue(ctx.redis, app, notice, ctx.settings, limits=False)
