@@ -11,7 +11,7 @@ from celery import Celery
 
 from channels.errors import TooMany, Unavailable
 from channels.http import json_error
-from gateway import health
+from gateway import admin, health
 from gateway.agents import console as agents_console
 from gateway.context import GATEWAY, Gateway
 from gateway.delivery import Delivery
@@ -67,6 +67,7 @@ def create_app(settings: Settings, celery: Celery | None = None) -> web.Applicat
     )
     app[GATEWAY] = gw
     health.setup(app)
+    admin.setup(app, settings)
     mount_channels(app, gw.host, settings)
     agents_console.setup(app)
 
