@@ -3,7 +3,8 @@ ends (see ``gateway.records`` for when one ends), with two buttons on every chan
 
 It runs inside the turn, under the conversation lock: ``answer`` takes the customer's press of
 a button (and the quiet-period notice) before the handoff router and the brain see it;
-``ask_if_ended`` adds the question to a turn that ended the conversation. The quiet period is
+``ended`` tells the turn that it ended the conversation, which then adds the question (``ASK``,
+or ``question_after`` as a message of its own). The quiet period is
 a Celery task with a countdown (``TASK_CONVERSATION_QUIET``) that queues a system message into
 the conversation with the gateway's enqueue step, like the agent timeout; it asks only when
 nothing happened in the conversation since it was scheduled.
@@ -30,6 +31,7 @@ QUESTION = "Did this solve your problem?"
 YES = K.CSAT_PAYLOAD + ":yes"
 NO = K.CSAT_PAYLOAD + ":no"
 BUTTONS = (Button(title="Yes", payload=YES), Button(title="No", payload=NO))
+ASK = Reply(text=QUESTION, buttons=BUTTONS)
 THANKS = "Thank you for telling us!"
 SORRY = "Thank you for telling us, and sorry. Write here any time and we'll try again."
 QUIET_EVENT = "conversation_quiet"
@@ -66,30 +68,35 @@ def answer(r: redis.Redis, inbound: Inbound, session: Session) -> list[Outbound]
         or session.state == "with_agent"  # the handoff is not over yet
     ):
         return []  # something happened since: a later notice (or the next end) asks
-    return [_to_customer(inbound, inbound.user, meta, Reply(text=QUESTION, buttons=BUTTONS))]
+    return [_to_customer(inbound, inbound.user, meta, ASK)]
 
 
-def ask_if_ended(r: redis.Redis, inbound: Inbound, session: Session) -> list[Outbound]:
-    """The question, when this turn ended the conversation (its handoff resolved, or the
-    customer thanked the bot or said goodbye) and it was not asked yet."""
+def ended(r: redis.Redis, inbound: Inbound, session: Session) -> bool:
+    """Whether this turn ended the conversation (its handoff resolved, or the customer thanked
+    the bot or said goodbye) and the question was not asked yet."""
     if session.state == "with_agent":
-        return []
+        return False
     record = records.current(r, inbound.conversation_key)
     if record is None or record.ended_at is not None or record.asked_at is not None:
-        return []  # (a first message that says "thanks" has nothing to be asked about)
+        return False  # (a first message that says "thanks" has nothing to be asked about)
     h = session.handoff
     known = record.handoff(h.id) if h is not None else None
     resolved_now = (
         h is not None and h.resolved_at is not None and (known is None or known.resolved_at is None)
     )
     closing = inbound.author == "customer" and session.last_intent in CLOSING_INTENTS
-    if not (resolved_now or closing):
-        return []
+    return resolved_now or closing
+
+
+def question_after(inbound: Inbound, session: Session) -> Outbound:
+    """The question as a message of its own, to the customer where they last wrote (after an
+    agent's "Return to bot", where the customer's own messages went)."""
+    h = session.handoff
     if inbound.author == "customer" or h is None or h.customer is None:
         user, meta = inbound.user, dict(inbound.meta)
-    else:  # an agent's "Return to bot": the customer is where they last wrote
+    else:
         user, meta = h.customer, dict(h.customer_meta)
-    return [_to_customer(inbound, user, meta, Reply(text=QUESTION, buttons=BUTTONS))]
+    return _to_customer(inbound, user, meta, ASK)
 
 
 def asks(outgoing: list[Outbound]) -> bool:

@@ -225,7 +225,9 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
     routed = handoff.route(inbound, session, settings)
     if routed is not None:
         remember(session, HistoryItem(role=author, text=transcript_text(inbound)), _max(settings))
-        return [*routed, *satisfaction.ask_if_ended(ctx.redis, inbound, session)]
+        if satisfaction.ended(ctx.redis, inbound, session):
+            routed.append(satisfaction.question_after(inbound, session))
+        return routed
 
     guard = GuessGuard(ctx.redis, getattr(ctx.brain, "nlu", None))  # the brain's entity finder
     check = guard.before(inbound, session)
@@ -239,8 +241,9 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
     extra = handoff.after_brain(inbound, session, replies, settings, schedule_timeout)
     for reply in replies:
         remember(session, HistoryItem(role="bot", text=reply.text), _max(settings))
-    asked = satisfaction.ask_if_ended(ctx.redis, inbound, session)
-    return [_to_customer(inbound, replies), *extra, *asked]
+    if satisfaction.ended(ctx.redis, inbound, session):
+        replies.append(satisfaction.ASK)
+    return [_to_customer(inbound, replies), *extra]
 
 
 def _to_customer(inbound: Inbound, replies: list[Reply]) -> Outbound:

@@ -32,6 +32,7 @@ from tests.fakes.slack import (
 )
 from tests.support.servers import Stack, until
 from workers.handoff.state import BACK_WITH_BOT, NOBODY_FREE
+from workers.satisfaction import QUESTION
 
 
 class WebCustomer:
@@ -156,6 +157,7 @@ async def test_a_web_customer_is_handed_to_an_agent_and_back(
     status, _ = await slack(http, script_stack, form_body(click), form=True)
     assert status == 200
     assert (await customer.reply())["text"] == BACK_WITH_BOT
+    assert (await customer.reply())["text"] == QUESTION  # the conversation ended
     await customer.say("echo: back with you")
     assert (await customer.reply())["text"] == "echo: back with you"
     assert session_of(script_stack, customer.conv)["state"] == "bot"
@@ -183,11 +185,11 @@ async def test_a_slack_customer_gets_the_agent_in_their_dm_and_resolve_by_comman
         http, script_stack, slash_command(AGENT_CHANNEL, "UAGENT2", f"resolve {conv}"), form=True
     )
     assert status == 200 and conv in text
-    calls = await fake_slack.wait_for(dm, 3)
-    assert calls[2].text == BACK_WITH_BOT
-    await slack_event(http, script_stack, dm_event(dm, "UBUYER", "echo: bot again"))
     calls = await fake_slack.wait_for(dm, 4)
-    assert calls[3].text == "echo: bot again"
+    assert [c.text for c in calls[2:4]] == [BACK_WITH_BOT, QUESTION]
+    await slack_event(http, script_stack, dm_event(dm, "UBUYER", "echo: bot again"))
+    calls = await fake_slack.wait_for(dm, 5)
+    assert calls[4].text == "echo: bot again"
     # Outside the agents' channel, or about no open handoff, the command only explains.
     status, text = await slack(
         http, script_stack, slash_command(dm, "UBUYER", f"resolve {conv}"), form=True
@@ -214,11 +216,12 @@ async def test_nobody_answers_in_time_and_the_customer_leaves_an_email(
     await fake_slack.wait_for(AGENT_CHANNEL, thread_ts=root.ts)
     assert "No agent answered" in in_thread(fake_slack, root)[0]
     await slack_event(http, script_stack, dm_event(dm, "UBUYER", "it's ada@example.com"))
-    calls = await fake_slack.wait_for(dm, 3)
+    calls = await fake_slack.wait_for(dm, 4)
     assert "ada@example.com" in calls[2].text
+    assert calls[3].text == QUESTION  # the email closed the handoff: the conversation ended
     state = session_of(script_stack, conv)
     assert state["state"] == "bot" and state["handoff"]["email"] == "ada@example.com"
     await slack_event(http, script_stack, dm_event(dm, "UBUYER", "echo: thanks"))
-    calls = await fake_slack.wait_for(dm, 4)
-    assert [c.text for c in calls][3:] == ["echo: thanks"]  # one timeout notice, not two
+    calls = await fake_slack.wait_for(dm, 5)
+    assert [c.text for c in calls][4:] == ["echo: thanks"]  # one timeout notice, not two
     assert [c.text for c in calls].count(NOBODY_FREE) == 1
