@@ -14,7 +14,7 @@ from channels import constants as K
 from tests.conftest import chat, uid
 from tests.fakes.slack import FakeSlack, dm_event, next_id
 from tests.integration.test_slack import send_event
-from tests.support.servers import ROOT, Stack
+from tests.support.servers import ROOT, Stack, until
 
 
 def forget(stack: Stack, who: str) -> dict[str, object]:
@@ -63,3 +63,16 @@ async def test_forget_by_email_erases_every_channel_that_verified_it(
     for conv in out["conversations"]:  # type: ignore[attr-defined]
         assert not r.exists(K.SESSION + conv)
     assert not r.exists(K.PERSON_EMAIL + email, f"{K.PERSON}slack:{slack_user}")
+
+
+async def test_forget_erases_the_persons_conversation_records(
+    http: aiohttp.ClientSession, script_stack: Stack
+) -> None:
+    cy = uid("cy")
+    await chat(http, script_stack, cy, "echo: count this conversation")
+    r = redis.Redis.from_url(script_stack.redis_url)
+    await until(lambda: bool(r.exists(f"{K.RECORDS}api:{cy}")), 10, "the conversation record")
+
+    forget(script_stack, f"api:{cy}")
+    assert not r.exists(f"{K.RECORDS}api:{cy}")
+    assert r.zscore(K.RECORDS_INDEX, f"api:{cy}") is None
