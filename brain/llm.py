@@ -162,6 +162,14 @@ class RemoteLlm:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.max_new_tokens = max_new_tokens
         self.timeout_s = timeout_s
+        self._pieces = 0
+        self._count = threading.Lock()
+
+    @property
+    def tokens_generated(self) -> int:
+        """Streamed text pieces so far, all callers: about one token each (chat-completions
+        servers stream a delta per decoded token; omnigate's llm-server a piece per step)."""
+        return self._pieces
 
     def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
         """Text pieces of the server's streamed reply (see ``Llm.stream``)."""
@@ -196,6 +204,8 @@ class RemoteLlm:
                     if piece is None:
                         return
                     if piece:
+                        with self._count:
+                            self._pieces += 1
                         yield piece
         except httpx.TimeoutException as exc:
             raise GenerationTimeout(f"LLM server {self.url}: over {timeout_s:g}s") from exc

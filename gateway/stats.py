@@ -11,7 +11,8 @@ Definitions (the README's "The shop's numbers" says the same):
   rate, whose denominator is the decided ones;
 - **time to first reply**: from the customer's first message to the bot's reply written for
   delivery; the agents' is from the handoff to the agent's first reply; **handling time** is the
-  conversation's length (bot) and from the handoff to its resolution (agents);
+  length of a conversation without a handoff, first message to last (bot), and from the
+  handoff to its resolution by an agent (agents);
 - **CSAT**: the share of "Yes" among the satisfaction answers;
 - **unanswered**: the customers' words of turns the bot could not answer (out of scope,
   clarification, handoff after failures), grouped by meaning with the sentence embedder.
@@ -146,7 +147,7 @@ def compute(
         "bot": {
             "median_first_reply_s": _median(_first_replies(convs)),
             "median_handling_s": _median(
-                [((c.ended_at or c.last_at) - c.started_at).total_seconds() for c in convs]
+                [(c.last_at - c.started_at).total_seconds() for c in convs if not c.handoffs]
             ),
         },
         "agents": _agents(convs),

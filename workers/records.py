@@ -84,7 +84,8 @@ def _record(
             conv=conv, channel=inbound.channel.value, started_at=inbound.received_at, last_at=now
         )
         new = True
-    record.last_at = now
+    if inbound.author != "system":  # the quiet notice is no activity of the conversation
+        record.last_at = now
     if satisfaction.is_answer(inbound):
         if record.asked_at is not None and record.satisfied is None:
             record.satisfied = inbound.payload == satisfaction.YES
