@@ -13,7 +13,7 @@ from datetime import datetime
 import redis
 
 from brain.types import Brain, Session
-from channels.schema import Inbound, Outbound
+from channels.schema import ChannelName, Inbound, Outbound
 from gateway import records
 from gateway.records import ConversationRecord, HandoffRecord, TurnRecord
 from gateway.redact import redact
@@ -56,7 +56,7 @@ def after_commit(
         records.save(r, record, new=new, retention_s=settings.records_retention_days * 86400)
         opened = bool(record.handoffs) and record.handoffs[-1].requested_at >= inbound.received_at
         metrics.count_turn(r, inbound.channel.value, seconds, tokens, handoff=opened)
-        if inbound.author == "customer" and record.ended_at is None and session.state == "bot":
+        if _quiet_applies(inbound, record, session):
             satisfaction.schedule_quiet(
                 inbound.conversation_key,
                 record.id,
@@ -69,6 +69,17 @@ def after_commit(
         log.warning("could not record the turn of %s", inbound.conversation_key)
     except Exception:  # the broker's errors are many; the next turn schedules again
         log.exception("could not schedule the quiet period of %s", inbound.conversation_key)
+
+
+def _quiet_applies(inbound: Inbound, record: ConversationRecord, session: Session) -> bool:
+    """Whether the quiet period may end this conversation: an open one, with the bot, on a
+    channel that can speak first (``/api/chat`` answers only the request that waits)."""
+    return (
+        inbound.author == "customer"
+        and inbound.channel is not ChannelName.api
+        and record.ended_at is None
+        and session.state == "bot"
+    )
 
 
 def _record(
