@@ -102,3 +102,17 @@ def test_the_admin_page_asks_for_the_api_token_when_one_is_set() -> None:
     assert not allowed(make_mocked_request("GET", "/admin"), settings)
     signed = make_mocked_request("GET", "/admin", headers={"Authorization": f"Basic {good}"})
     assert allowed(signed, settings)
+
+
+def test_agents_times_run_from_the_handoff_to_the_first_reply_and_the_resolution() -> None:
+    c = conversation(handoff=True)
+    h = c.handoffs[0]
+    h.agent, h.accepted_at = "Grace", h.requested_at + timedelta(seconds=90)
+    h.resolved_at = h.requested_at + timedelta(minutes=10)
+    agents = figures(c)["agents"]
+    assert agents == {
+        "median_first_reply_s": 90.0,
+        "median_handling_s": 600.0,
+        "answered": 1,
+        "timed_out": 0,
+    }
