@@ -2,10 +2,11 @@
 HTML page, with inline SVG charts of conversations and resolution rate per day: nothing
 loaded from elsewhere (no CDN, no script).
 
-Who may see it: ``allowed`` is the one check. Until the agents' console's sign-in lands it
-asks for the API token (``OMNIGATE_API_TOKEN``) as HTTP Basic credentials (any user name, the
-token as password), and is open where the gateway itself may run without a token (listening
-on 127.0.0.1 only, see ``Settings.check_exposure``), as ``POST /api/chat`` is.
+Who may see it (``may_see``): an agent signed in to the agents' console (``/agent/login``,
+the same session cookie), or a client that sends the API token (``OMNIGATE_API_TOKEN``) as
+HTTP Basic credentials (any user name, the token as password; ``allowed``), e.g. a script.
+Without a token the page is open where the gateway itself may run without one (listening on
+127.0.0.1 only, see ``Settings.check_exposure``), as ``POST /api/chat`` is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import redis
 from aiohttp import web
 
+from gateway.agents.accounts import signed_in
+from gateway.context import GATEWAY
 from gateway.redis_clients import sync_client
 from gateway.settings import Settings
 from gateway.stats import BadPeriod, parse_since, shop_numbers
@@ -36,8 +39,15 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/admin", admin)
 
 
+async def may_see(request: web.Request, settings: Settings) -> bool:
+    """Whether this request may see the shop's numbers: a signed-in agent, or ``allowed``."""
+    if await signed_in(request, request.app[GATEWAY].redis) is not None:
+        return True
+    return allowed(request, settings)
+
+
 def allowed(request: web.Request, settings: Settings) -> bool:
-    """Whether this request may see the shop's numbers (see the module's docstring)."""
+    """Whether this request carries the API token as Basic credentials (or none is set)."""
     token = settings.api_token
     if not token:
         return True
@@ -54,10 +64,10 @@ def allowed(request: web.Request, settings: Settings) -> bool:
 async def admin(request: web.Request) -> web.Response:
     """The page; ``?since=30d`` picks the period (default 7 days)."""
     settings = request.app[SETTINGS]
-    if not allowed(request, settings):
+    if not await may_see(request, settings):
         return web.Response(
             status=401,
-            text="sign in to see the shop's numbers",
+            text="sign in at /agent/login (or send the API token) to see the shop's numbers",
             headers={"WWW-Authenticate": REALM},
         )
     since = request.query.get("since", "7d")
