@@ -8,7 +8,6 @@ worker process, the CLI) fills a ``BrainConfig`` from the gateway's settings
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -65,7 +64,11 @@ class BrainConfig:
 
 def force_offline() -> None:
     """Keep transformers and huggingface_hub from reaching for a model hub: every model of
-    omnigate is loaded from an installed package or a local path."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    omnigate is loaded from an installed package or a local path.
+
+    Sets huggingface_hub's own switches, which it (and transformers, through
+    ``huggingface_hub.is_offline_mode``) reads at each request, rather than the environment."""
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
+    constants.HF_HUB_DISABLE_TELEMETRY = True
