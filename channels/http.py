@@ -1,11 +1,33 @@
-"""The JSON helpers of every route, the gateway's and the channels': one error shape,
-``{"error": "..."}``, and a request body read as a JSON object."""
+"""The HTTP helpers of every route, the gateway's and the channels': one error shape,
+``{"error": "..."}``, a request body read as a JSON object, and a channel's connection run
+for the app's lifetime."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from aiohttp import web
+
+
+class Connected(Protocol):
+    """A channel that holds a connection to its platform for the app's lifetime."""
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def run_with_app(app: web.Application, channel: Connected) -> None:
+    """Start ``channel`` when ``app`` starts and close it when ``app`` stops."""
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        channel.start()
+        yield
+        await channel.close()  # idempotent: the gateway closes its adapters first
+
+    app.cleanup_ctx.append(lifecycle)
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:

@@ -9,13 +9,11 @@ public URL).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from channels.base import ChannelHost
-from channels.http import json_error
+from channels.http import json_error, run_with_app
 from channels.schema import ChannelName
 from channels.slack.adapter import SlackChannel
 from channels.slack.config import SlackConfig
@@ -34,13 +32,7 @@ def setup(app: web.Application, host: ChannelHost, config: SlackConfig) -> None:
     app[SLACK] = channel
     if config.signing_secret:
         app.router.add_post(EVENTS_PATH, events)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        channel.start()
-        yield
-        await channel.close()  # idempotent: the gateway closes its adapters first
-
-    app.cleanup_ctx.append(lifecycle)
+    run_with_app(app, channel)
 
 
 async def events(request: web.Request) -> web.Response:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 from telegram import Update
 
 from channels.base import ChannelHost
-from channels.http import json_error, read_json
+from channels.http import json_error, read_json, run_with_app
 from channels.schema import ChannelName
 from channels.telegram.adapter import UNREADABLE, TelegramChannel
 from channels.telegram.config import TelegramConfig
@@ -37,13 +36,7 @@ def setup(app: web.Application, host: ChannelHost, config: TelegramConfig) -> No
     app[TELEGRAM] = channel
     if config.webhook_secret:
         app.router.add_post(WEBHOOK_PATH, webhook)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        channel.start()
-        yield
-        await channel.close()  # idempotent: the gateway closes its adapters first
-
-    app.cleanup_ctx.append(lifecycle)
+    run_with_app(app, channel)
 
 
 async def webhook(request: web.Request) -> web.Response:
