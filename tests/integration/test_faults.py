@@ -54,19 +54,30 @@ def faults(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Gateway + one prefork worker (two children) with short lock, sweep and time limits."""
-    env = stack_env(
-        fault_redis.url(0), {**platform_env, **SHORT, "OMNIGATE_GATEWAY_ID": "faults-gw"}
-    )
-    stack = Stack(
+    stack = _short_stack(
         "faults",
-        env,
-        tmp_path_factory.mktemp("faults"),
-        free_port(),
-        ["--pool", "prefork", "--concurrency", "2", "--hostname", "faults@%h"],
+        fault_redis.url(0),
+        {**platform_env, "OMNIGATE_GATEWAY_ID": "faults-gw"},
+        "prefork",
+        tmp_path_factory,
     )
-    stack.start()
     yield stack
     stack.stop()
+
+
+def _short_stack(
+    name: str, redis_url: str, env: dict[str, str], pool: str, tmp: pytest.TempPathFactory
+) -> Stack:
+    """A started gateway + worker (two children or threads) with the ``SHORT`` settings."""
+    stack = Stack(
+        name,
+        stack_env(redis_url, {**env, **SHORT}),
+        tmp.mktemp(name),
+        free_port(),
+        ["--pool", pool, "--concurrency", "2", "--hostname", f"{name}@%h"],
+    )
+    stack.start()
+    return stack
 
 
 def _r(stack: Stack) -> redis.Redis:
@@ -395,25 +406,15 @@ def limited(
 ) -> Iterator[Stack]:
     """A stack with small inbound limits: 3 waiting messages, 5 a minute per conversation,
     20 a minute per client address."""
-    env = stack_env(
-        fault_redis.url(1),
-        {
-            **platform_env,
-            **SHORT,
-            "OMNIGATE_GATEWAY_ID": "limited-gw",
-            "OMNIGATE_INBOX_MAX": "3",
-            "OMNIGATE_RATE_CONVERSATION": "5",
-            "OMNIGATE_RATE_ADDRESS": "20",
-        },
+    limits = {
+        "OMNIGATE_GATEWAY_ID": "limited-gw",
+        "OMNIGATE_INBOX_MAX": "3",
+        "OMNIGATE_RATE_CONVERSATION": "5",
+        "OMNIGATE_RATE_ADDRESS": "20",
+    }
+    stack = _short_stack(
+        "limited", fault_redis.url(1), {**platform_env, **limits}, "threads", tmp_path_factory
     )
-    stack = Stack(
-        "limited",
-        env,
-        tmp_path_factory.mktemp("limited"),
-        free_port(),
-        ["--pool", "threads", "--concurrency", "2", "--hostname", "limited@%h"],
-    )
-    stack.start()
     yield stack
     stack.stop()
 
