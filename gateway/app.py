@@ -11,7 +11,7 @@ from celery import Celery
 
 from channels.errors import TooMany, Unavailable
 from channels.http import json_error
-from gateway import admin, health
+from gateway import admin, health, proxies
 from gateway.agents import console as agents_console
 from gateway.context import GATEWAY, Gateway
 from gateway.delivery import Delivery
@@ -53,7 +53,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 def create_app(settings: Settings, celery: Celery | None = None) -> web.Application:
     """The gateway: ``/api/chat``, health, metrics, and the routes of each configured channel."""
-    app = web.Application(middlewares=[errors_as_json], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[errors_as_json, proxies.middleware(settings.proxy_networks)],
+        client_max_size=settings.max_body_bytes,
+    )
     if celery is None:
         celery = make_celery(settings)
     r = async_client(settings.redis_url)

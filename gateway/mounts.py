@@ -62,6 +62,7 @@ def web_config(s: Settings) -> WebConfig:
         new_sessions_per_min=s.web_new_sessions_per_min,
         max_body_bytes=s.max_body_bytes,
         max_text_chars=s.max_text_chars,
+        origins=s.allowed_web_origins,
     )
 
 

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     web_session_max_age_s: int = Field(30 * 24 * 3600, alias="OMNIGATE_WEB_SESSION_MAX_AGE", ge=60)
     # New visitor sessions a client address may start per minute (each is a new conversation).
     web_new_sessions_per_min: int = Field(30, alias="OMNIGATE_WEB_NEW_SESSIONS_PER_MIN", ge=1)
+    # The pages that may start chat sessions: "*" (any), or a comma-separated list of origins
+    # (e.g. "https://shop.example,https://www.shop.example"); the gateway's own pages always may.
+    web_origins: str = Field("*", alias="OMNIGATE_WEB_ORIGINS")
+    # Reverse proxies in front of the gateway (comma-separated addresses or networks): from
+    # them, the client address is taken from X-Forwarded-For, for the per-address limits.
+    trusted_proxies: str = Field("", alias="OMNIGATE_TRUSTED_PROXIES")
     max_body_bytes: int = Field(64 * 1024, alias="OMNIGATE_MAX_BODY_BYTES", ge=1024)
     max_text_chars: int = Field(4000, alias="OMNIGATE_MAX_TEXT_CHARS", ge=1)
     chat_timeout_s: float = Field(90.0, alias="OMNIGATE_CHAT_TIMEOUT", gt=0)
@@ -137,6 +143,24 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return v or None
 
+    @field_validator("web_origins")
+    @classmethod
+    def _origins(cls, v: str) -> str:
+        for origin in _items(v):
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example (no path)")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        for item in _items(v):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return v
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, v: str) -> str:
@@ -183,6 +207,17 @@ class Settings(BaseSettings):
         return self.web_secret
 
     @property
+    def allowed_web_origins(self) -> frozenset[str] | None:
+        """The origins that may start chat sessions; None: any."""
+        origins = frozenset(_items(self.web_origins))
+        return None if "*" in origins or not origins else origins
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The reverse proxies whose X-Forwarded-For header is believed."""
+        return tuple(ipaddress.ip_network(i, strict=False) for i in _items(self.trusted_proxies))
+
+    @property
     def agent_console(self) -> bool:
         """Some person answers handoffs: the Slack agents' channel, the web console, or both."""
         return bool(self.agent_channel) or self.agent_web_console
@@ -208,6 +243,10 @@ class Settings(BaseSettings):
                 agent_console=self.agent_console,
             ),
         )
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _is_loopback(host: str) -> bool:

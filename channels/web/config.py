@@ -17,3 +17,5 @@ class WebConfig:
     new_sessions_per_min: int  # per client address
     max_body_bytes: int  # the largest websocket frame
     max_text_chars: int  # a longer message frame is refused
+    # The pages that may start sessions and open sockets (besides the gateway's own); None: any.
+    origins: frozenset[str] | None = None

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 HEARTBEAT_S = 25.0  # ping interval; a peer that does not answer is dropped
 CORS = {
-    "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "86400",
@@ -86,18 +86,21 @@ async def session(request: web.Request) -> web.Response:
     an empty body, or an expired or foreign token, starts a new one."""
     channel = request.app[WEB]
     secret = channel.require_secret()
+    cors = _cors_for(request, channel.config)
+    if cors is None:
+        return _foreign_origin(request)
     body = await request.read()
     old: object = None
     if body.strip():
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            return _cors(json_error(400, "body is not valid JSON"))
+            return cors(json_error(400, "body is not valid JSON"))
         if not isinstance(data, dict):
-            return _cors(json_error(400, "body must be a JSON object"))
+            return cors(json_error(400, "body must be a JSON object"))
         old = data.get("token")
         if old is not None and not isinstance(old, str):
-            return _cors(json_error(400, "'token' must be a string"))
+            return cors(json_error(400, "'token' must be a string"))
     session_id = None
     if isinstance(old, str) and old:
         with contextlib.suppress(web_tokens.BadToken):
@@ -110,7 +113,7 @@ async def session(request: web.Request) -> web.Response:
             session_id = None
         if session_id is None:
             if await _too_many_new_sessions(r, request.remote or "unknown", s.new_sessions_per_min):
-                return _cors(json_error(429, "too many new chat sessions; try again in a minute"))
+                return cors(json_error(429, "too many new chat sessions; try again in a minute"))
             session_id = web_tokens.new_session_id()
             await r.set(K.WEB_SESSION + session_id, int(time.time()), ex=s.session_max_age_s)
             lifetime = s.token_ttl_s
@@ -120,12 +123,15 @@ async def session(request: web.Request) -> web.Response:
     except (RedisError, OSError) as exc:
         raise Unavailable(f"web session store: {exc}") from exc
     token = web_tokens.issue(secret, session_id, lifetime)
-    return _cors(web.json_response({"session_id": session_id, "token": token}))
+    return cors(web.json_response({"session_id": session_id, "token": token}))
 
 
 async def preflight(request: web.Request) -> web.Response:
     """CORS preflight for ``POST /web/session`` from a shop's own pages."""
-    return web.Response(status=204, headers=CORS)
+    cors = _cors_for(request, request.app[WEB].config)
+    if cors is None:
+        return _foreign_origin(request)
+    return cors(web.Response(status=204))
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -133,6 +139,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     in DESIGN.md's older form, in the URL, where it is checked before the upgrade."""
     channel = request.app[WEB]
     secret = channel.require_secret()
+    if _cors_for(request, channel.config) is None:
+        return _foreign_origin(request)
     visitor: web_tokens.Visitor | None = None
     if "token" in request.query:
         try:
@@ -202,9 +210,36 @@ async def _too_many_new_sessions(r: Any, client: str, limit: int) -> bool:
     return int(count) > limit
 
 
-def _cors(resp: web.Response) -> web.Response:
-    resp.headers.update(CORS)
-    return resp
+def _cors_for(
+    request: web.Request, config: WebConfig
+) -> Callable[[web.Response], web.Response] | None:
+    """What to add to a response for this request's page (CORS headers); None when the page
+    may not chat: an origin neither in ``OMNIGATE_WEB_ORIGINS`` nor the gateway's own. A
+    request without an Origin header (not from a browser page) is let through: the origin
+    check stops other sites' pages, the per-address limits stop scripts."""
+    origin = request.headers.get("Origin")
+    own = f"{request.scheme}://{request.host}"
+    if config.origins is not None and origin is not None and origin not in config.origins:
+        if origin != own:
+            return None
+    allow = "*" if config.origins is None else (origin or own)
+
+    def add(resp: web.Response) -> web.Response:
+        resp.headers.update(CORS)
+        resp.headers["Access-Control-Allow-Origin"] = allow
+        if config.origins is not None:
+            resp.headers["Vary"] = "Origin"
+        return resp
+
+    return add
+
+
+def _foreign_origin(request: web.Request) -> web.Response:
+    origin = request.headers.get("Origin")
+    return json_error(
+        403,
+        f"pages on {origin} may not start chat sessions: add the origin to OMNIGATE_WEB_ORIGINS",
+    )
 
 
 async def _close_sockets(app: web.Application) -> None:

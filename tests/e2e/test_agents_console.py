@@ -65,10 +65,14 @@ async def test_an_agent_answers_a_widget_customer_from_the_console(
     await say(page, "thanks, my order is late")
     await expect(transcript).to_contain_text("Customerthanks, my order is late")
 
+    # Back with the bot, the handoff is over: the customer is asked whether it solved the
+    # problem, right after the notice that the bot is back.
     await console.get_by_role("button", name="Return to bot").click()
-    await expect(bot(page).last).to_have_text(
-        "You're back with the shop's assistant. How can I help?"
-    )
+    await expect(bot(page).last).to_have_text("Did this solve your problem?")
+    assert (await bot(page).all_inner_texts())[-2:] == [
+        "You're back with the shop's assistant. How can I help?",
+        "Did this solve your problem?",
+    ]
     await expect(waiting).to_have_count(0)
     await expect(transcript).to_contain_text("(returned the conversation to the bot)")
     assert console_errors == [] and page.js_errors == []

@@ -27,6 +27,20 @@ def test_a_bad_redis_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+def test_a_web_origin_with_a_path_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNIGATE_WEB_ORIGINS", "https://shop.example/chat")
+    with pytest.raises(ConfigError, match="OMNIGATE_WEB_ORIGINS"):
+        load_settings()
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMNIGATE_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal")
+    with pytest.raises(ConfigError, match="OMNIGATE_TRUSTED_PROXIES"):
+        load_settings()
+
+
 def test_web_chat_refuses_to_sign_without_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMNIGATE_WEB_SECRET", raising=False)
     with pytest.raises(ConfigError, match="OMNIGATE_WEB_SECRET is missing"):
