@@ -72,3 +72,13 @@ def force_offline() -> None:
 
     constants.HF_HUB_OFFLINE = True
     constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
+def limit_cpu_threads(n: int) -> None:
+    """Let each torch operation of this process use at most ``n`` CPU threads (0: torch's
+    default). For processes that run several turns at once, where parallelism comes from the
+    turns rather than from inside one small model's operations."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)

@@ -17,6 +17,9 @@ import redis.asyncio as aioredis
 SOCKET_TIMEOUT_S = 5.0  # the longest wait for one reply
 CONNECT_TIMEOUT_S = 2.0
 HEALTH_CHECK_S = 10  # a connection idle this long is PINGed before use
+# A gateway's connections to Redis; a call beyond them waits (up to SOCKET_TIMEOUT_S) for one
+# to come free instead of failing: a burst of new chat sessions is queued, not refused.
+GATEWAY_CONNECTIONS = 256
 # Probe an idle connection after 30 s, every 10 s, 3 times: a dead peer is noticed in ~1 min.
 KEEPALIVE = {
     opt: value
@@ -42,8 +45,11 @@ def sync_client(url: str) -> redis.Redis:
 
 
 def async_client(url: str) -> aioredis.Redis:
-    """An asyncio client (the gateway)."""
-    return aioredis.Redis.from_url(url, **client_options())
+    """An asyncio client (the gateway), whose calls wait for a free connection."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=GATEWAY_CONNECTIONS, timeout=SOCKET_TIMEOUT_S, **client_options()
+    )
+    return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
 def celery_transport_options() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import redis
 
+from brain.config import limit_cpu_threads
 from brain.types import Brain
 from gateway.redis_clients import sync_client
 from gateway.settings import ConfigError, Settings, get_settings
@@ -52,6 +53,7 @@ def forget_context() -> None:
 
 
 def _build(settings: Settings) -> WorkerContext:
+    limit_cpu_threads(settings.torch_threads)
     started = time.monotonic()
     brain = import_brain_factory(settings.brain)(settings.brain_config())
     seconds = time.monotonic() - started

@@ -78,7 +78,9 @@ def system(
             "OMNIGATE_REDIS_URL": server.url(0),
             "OMNIGATE_WEB_SECRET": WEB_SECRET,
             "OMNIGATE_LLM_MODEL": "off",
-            "OMNIGATE_RATE_ADDRESS": "1000000",  # every simulated shopper is 127.0.0.1
+            # Every simulated shopper is 127.0.0.1.
+            "OMNIGATE_RATE_ADDRESS": "1000000",
+            "OMNIGATE_WEB_NEW_SESSIONS_PER_MIN": "1000000",
         }
     )
     log = open(workdir / "run.log", "wb")
@@ -107,13 +109,20 @@ def system(
 
 def _brain_alone() -> tuple[float, float]:
     """The baseline: turns/s and ms per turn of the same brain on the same messages."""
+    from brain.config import limit_cpu_threads
     from brain.shop import ShopBrain
     from brain.types import Session, Turn
     from channels.schema import Inbound, User
     from gateway.settings import load_settings
 
-    brain = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="off").brain_config())
+    settings = load_settings(OMNIGATE_LLM_MODEL="off")
+    limit_cpu_threads(settings.torch_threads)  # as in the worker
+    brain = ShopBrain(settings.brain_config())
     session = Session()
+    warm_up = Inbound(
+        channel="api", platform_id="w", user=User(id="b"), conversation="b", text="hi"
+    )
+    brain.respond(Turn(message=warm_up, session=session))  # loads the models
     turns = 0
     started = time.perf_counter()
     for i in range(MAX_MESSAGES * 2):
@@ -144,6 +153,7 @@ async def _web_conversation(
     http: aiohttp.ClientSession, url: str, expected: list[list[str]], until_t: float, run: Run
 ) -> None:
     async with http.post(f"{url}/web/session", json={}) as resp:
+        assert resp.status == 200, await resp.text()
         token = (await resp.json())["token"]
     async with http.ws_connect(f"{url}/web/ws", heartbeat=None) as ws:
         await ws.send_json({"type": "auth", "token": token})
