@@ -28,6 +28,10 @@ INBOUND_RATE = PREFIX + "rate-in:"
 LOCK = PREFIX + "lock:"  # + conv
 # Marks an inbound message whose reply has been written (idempotent turns after a crash).
 TURN_DONE = PREFIX + "turn-done:"  # + inbound id
+# When each conversation's quiet period is up (ZSET conv → unix time), and what its notice
+# carries (HASH conv → JSON): the workers' sweep queues the notices that are due.
+QUIET = PREFIX + "quiet"
+QUIET_ARGS = PREFIX + "quiet-args"
 # Next reply sequence number of a conversation (INCR).
 SEQ = PREFIX + "seq:"  # + conv
 
@@ -128,5 +132,4 @@ QUEUE_BRAIN = "brain"
 QUEUE_DELIVER = "deliver"
 TASK_TURN = "omnigate.turn"
 TASK_HANDOFF_TIMEOUT = "omnigate.handoff_timeout"
-TASK_CONVERSATION_QUIET = "omnigate.conversation_quiet"
 CELERY_KEY_PREFIX = PREFIX + "celery:"

@@ -27,7 +27,6 @@ def configure_celery(app: Celery, settings: Settings) -> Celery:
         task_routes={
             K.TASK_TURN: {"queue": K.QUEUE_BRAIN},
             K.TASK_HANDOFF_TIMEOUT: {"queue": K.QUEUE_DELIVER},
-            K.TASK_CONVERSATION_QUIET: {"queue": K.QUEUE_DELIVER},
         },
         # A task is acknowledged only when it has finished, and handed back if its worker
         # dies, so a killed worker delays a turn and never drops it.
@@ -40,11 +39,8 @@ def configure_celery(app: Celery, settings: Settings) -> Celery:
         task_time_limit=limit + settings.lock_ttl_s + 30,
         broker_transport_options={
             # Unacked tasks go back to the queue after this long: well above the longest turn.
-            # Also above the agent timeout and the quiet period: those tasks wait in the queue
-            # with a countdown.
-            "visibility_timeout": max(
-                limit * 3, settings.agent_timeout_s + 60, settings.conversation_quiet_s + 60
-            ),
+            # Also above the agent timeout: that task waits in the queue with a countdown.
+            "visibility_timeout": max(limit * 3, settings.agent_timeout_s + 60),
             "global_keyprefix": K.CELERY_KEY_PREFIX,
             **celery_transport_options(),
         },

@@ -119,6 +119,8 @@ def _erase(r: redis.Redis, conv: str) -> int:
     pipe.delete(*keys)
     pipe.srem(K.ACTIVE, conv)
     pipe.srem(K.HANDOFF_OPEN, conv)
+    pipe.zrem(K.QUIET, conv)  # its quiet-period notice carries the person's user details
+    pipe.hdel(K.QUIET_ARGS, conv)
     return int(pipe.execute()[0])
 
 

@@ -58,6 +58,7 @@ def after_commit(
         metrics.count_turn(r, inbound.channel.value, seconds, tokens, handoff=opened)
         if _quiet_applies(inbound, record, session):
             satisfaction.schedule_quiet(
+                r,
                 inbound.conversation_key,
                 record.id,
                 len(record.turns),
@@ -67,8 +68,6 @@ def after_commit(
             )
     except redis.RedisError:
         log.warning("could not record the turn of %s", inbound.conversation_key)
-    except Exception:  # the broker's errors are many; the next turn schedules again
-        log.exception("could not schedule the quiet period of %s", inbound.conversation_key)
 
 
 def _quiet_applies(inbound: Inbound, record: ConversationRecord, session: Session) -> bool:

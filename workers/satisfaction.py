@@ -4,16 +4,17 @@ ends (see ``gateway.records`` for when one ends), with two buttons on every chan
 It runs inside the turn, under the conversation lock: ``answer`` takes the customer's press of
 a button (and the quiet-period notice) before the handoff router and the brain see it;
 ``ended`` tells the turn that it ended the conversation, which then adds the question (``ASK``,
-or ``question_after`` as a message of its own). The quiet period is
-a Celery task with a countdown (``TASK_CONVERSATION_QUIET``) that queues a system message into
-the conversation with the gateway's enqueue step, like the agent timeout; it asks only when
-nothing happened in the conversation since it was scheduled.
+or ``question_after`` as a message of its own). The quiet period is a due time per
+conversation in Redis (``schedule_quiet``); when it is up, the workers' sweep queues a system
+message into the conversation with the gateway's enqueue step (``queue_quiet_notices``), which
+asks only when nothing happened in the conversation since it was scheduled.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+import time
 
 import redis
 
@@ -22,8 +23,8 @@ from channels import constants as K
 from channels.schema import Button, ConversationAddress, Inbound, Outbound, Reply, User
 from gateway import records
 from gateway.enqueue import enqueue
+from gateway.settings import Settings
 from workers.celery_app import app
-from workers.context import worker_context
 
 log = logging.getLogger(__name__)
 
@@ -120,23 +121,60 @@ def _to_customer(inbound: Inbound, user: User, meta: dict[str, str], reply: Repl
 
 
 def schedule_quiet(
-    conv: str, record_id: str, turns: int, user: User, meta: dict[str, str], countdown_s: int
+    r: redis.Redis,
+    conv: str,
+    record_id: str,
+    turns: int,
+    user: User,
+    meta: dict[str, str],
+    countdown_s: int,
 ) -> None:
-    """Run ``conversation_quiet`` in ``countdown_s`` seconds for conversation ``record_id``
-    as it stands now (``turns`` customer messages)."""
-    app.send_task(
-        K.TASK_CONVERSATION_QUIET,
-        args=[conv, record_id, turns, user.model_dump(), meta],
-        countdown=countdown_s,
-        queue=K.QUEUE_DELIVER,
+    """Have the workers' sweep queue the quiet-period notice of ``conv`` in ``countdown_s``
+    seconds, for conversation ``record_id`` as it stands now (``turns`` customer messages).
+    A later turn's schedule replaces this one. (Two Redis writes, not a Celery task with a
+    countdown per message: those were a tenth of a worker's time under load, and each sat
+    in the worker's memory for the whole quiet period.)"""
+    notice = json.dumps([record_id, turns, user.model_dump(mode="json"), meta])
+    pipe = r.pipeline(transaction=True)
+    pipe.hset(K.QUIET_ARGS, conv, notice)
+    pipe.zadd(K.QUIET, {conv: time.time() + countdown_s})
+    pipe.execute()
+
+
+def queue_quiet_notices(r: redis.Redis, settings: Settings, limit: int = 200) -> int:
+    """Queue the notice of every conversation whose quiet period is up (the workers' sweep);
+    how many it queued. Sweeps of several workers may queue the same notice: its platform id
+    makes the second a duplicate, which the enqueue step drops."""
+    due: list[tuple[bytes, float]] = r.zrangebyscore(  # type: ignore[assignment]
+        K.QUIET, "-inf", time.time(), start=0, num=limit, withscores=True
     )
+    queued = 0
+    for raw_conv, score in due:
+        conv = raw_conv.decode()
+        raw: bytes | None = r.hget(K.QUIET_ARGS, conv)  # type: ignore[assignment]
+        if raw is not None:
+            record_id, turns, user, meta = json.loads(raw)
+            notice = quiet_inbound(conv, record_id, turns, User.model_validate(user), meta)
+            queued += enqueue(r, app, notice, settings, limits=False)
+        # Unless a turn scheduled it again meanwhile.
+        r.eval(_UNSCHEDULE, 2, K.QUIET, K.QUIET_ARGS, conv, repr(score))
+    return queued
+
+
+_UNSCHEDULE = """
+if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1])) == tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 0
+"""
 
 
 def quiet_inbound(
     conv: str, record_id: str, turns: int, user: User, meta: dict[str, str]
 ) -> Inbound:
     """The system message that tells a conversation its quiet period is up; its platform id
-    names the conversation's state, so a second run of the task is a duplicate."""
+    names the conversation's state, so a second one is a duplicate."""
     address = ConversationAddress.parse(conv)
     return Inbound(
         channel=address.channel,
@@ -147,13 +185,3 @@ def quiet_inbound(
         author="system",
         meta={**meta, "event": QUIET_EVENT, "record": record_id, "turns": str(turns)},
     )
-
-
-@app.task(name=K.TASK_CONVERSATION_QUIET, acks_late=True)
-def conversation_quiet(
-    conv: str, record_id: str, turns: int, user: dict[str, Any], meta: dict[str, str]
-) -> bool:
-    """Queue the quiet-period notice into ``conv``'s inbox; False when queued before."""
-    ctx = worker_context()
-    notice = quiet_inbound(conv, record_id, turns, User.model_validate(user), meta)
-    return enqueue(ctx.redis, app, notice, ctx.settings, limits=False)

@@ -305,8 +305,12 @@ def _heartbeat(name: str) -> None:
                 last_sweep = time.monotonic()
                 if woken := sweep(r):
                     log.info("woke %d conversation(s) with waiting messages", woken)
+                if asked := satisfaction.queue_quiet_notices(r, ctx.settings):
+                    log.info("%d conversation(s) went quiet", asked)
         except redis.RedisError:
             log.warning("worker heartbeat: Redis unreachable")
+        except Exception:  # the broker's errors are many: the next sweep tries again
+            log.exception("worker sweep failed")
         threading.Event().wait(min(every, HEARTBEAT_EVERY_S))
 
 
