@@ -8,10 +8,12 @@ Run: ``make bench`` (or ``pytest -m bench -s tests/bench/test_bench_brain.py``).
 from __future__ import annotations
 
 import json
+import statistics
 import time
 
 import pytest
 
+from brain.config import limit_cpu_threads
 from brain.llm import LocalLlm
 from brain.shop import ShopBrain
 from brain.types import Session, Turn
@@ -42,15 +44,22 @@ def _turn(text: str, session: Session) -> Turn:
     return Turn(message=msg, session=session)
 
 
-def _run_script(brain: ShopBrain) -> tuple[int, float]:
-    turns = 0
+def _run_script(brain: ShopBrain) -> tuple[list[float], float]:
+    """Per-turn seconds and the wall time of ROUNDS runs of the script, each a new session."""
+    brain.respond(_turn("hi", Session()))  # loads the models
+    took = []
     start = time.perf_counter()
     for _ in range(ROUNDS):
         session = Session()
         for text in SCRIPT:
+            t = time.perf_counter()
             brain.respond(_turn(text, session))
-            turns += 1
-    return turns, time.perf_counter() - start
+            took.append(time.perf_counter() - t)
+    return took, time.perf_counter() - start
+
+
+def _ms(took: list[float], q: float) -> float:
+    return round(statistics.quantiles(took, n=100)[int(q * 100) - 1] * 1000, 1)
 
 
 def _report(name: str, **figures: object) -> None:
@@ -58,21 +67,30 @@ def _report(name: str, **figures: object) -> None:
 
 
 def test_bench_turns_per_second() -> None:
-    off = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="off").brain_config())
+    settings = load_settings(OMNIGATE_LLM_MODEL="off")
+    limit_cpu_threads(settings.torch_threads)  # as in a worker process
+    off = ShopBrain(settings.brain_config())
     embedder = off.nlu.embedder
+    embedder.encode(["hi"])
     start = time.perf_counter()
     for _ in range(ROUNDS):
         for text in SCRIPT:
             embedder.encode([text])
     base_s = time.perf_counter() - start
-    n, off_s = _run_script(off)
+    took, off_s = _run_script(off)
+    n = len(took)
     on = ShopBrain(load_settings(OMNIGATE_LLM_MODEL="smollm2").brain_config())
-    n_on, on_s = _run_script(on)
+    took_on, on_s = _run_script(on)
     _report(
         "brain_turns",
         baseline_embed_per_s=round(n / base_s, 1),
         llm_off_turns_per_s=round(n / off_s, 1),
-        llm_on_turns_per_s=round(n_on / on_s, 2),
+        llm_off_ratio=round((n / off_s) / (n / base_s), 3),
+        llm_off_p50_ms=_ms(took, 0.5),
+        llm_off_p99_ms=_ms(took, 0.99),
+        llm_on_turns_per_s=round(len(took_on) / on_s, 2),
+        llm_on_p50_ms=_ms(took_on, 0.5),
+        llm_on_p99_ms=_ms(took_on, 0.99),
         llm_tokens_generated=on.llm.tokens_generated if isinstance(on.llm, LocalLlm) else 0,
         n=n,
     )
