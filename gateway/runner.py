@@ -20,7 +20,7 @@ from gateway.settings import ConfigError, Settings, child_env
 
 log = logging.getLogger("omnigate.run")
 # Turns `omnigate run` answers at once.
-RUN_TURN_THREADS = 8
+RUN_TURN_THREADS = 32
 
 
 def redis_answers(url: str) -> bool:

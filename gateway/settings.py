@@ -66,9 +66,10 @@ class Settings(BaseSettings):
     history_turns: int = Field(10, alias="OMNIGATE_HISTORY_TURNS", ge=1, le=200)
     session_ttl_s: int = Field(7 * 24 * 3600, alias="OMNIGATE_SESSION_TTL", ge=60)
     intent_threshold: float = Field(0.45, alias="OMNIGATE_INTENT_THRESHOLD", ge=0.0, le=1.0)
-    # CPU threads one model operation may use in a worker process. 1: concurrent turns run
-    # side by side, one core each (with more, their operations' thread teams spin against
-    # each other: 10x the CPU per turn on a busy 2-core machine); 0: torch's default.
+    # CPU threads one model operation may use in a worker process and its generation service.
+    # 1: concurrent turns run side by side, one core each (with more, their operations' thread
+    # teams spin against each other: 10x the CPU per turn on a busy 2-core machine); 0: torch's
+    # default.
     torch_threads: int = Field(1, alias="OMNIGATE_TORCH_THREADS", ge=0, le=256)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

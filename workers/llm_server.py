@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from brain.config import limit_cpu_threads
 from brain.generation import GenerationError, GenerationService
 from brain.llm import load_model
 from gateway.settings import ConfigError, Settings, child_env
@@ -161,6 +162,8 @@ async def _stream(
 def serve(settings: Settings, host: str, port: int) -> None:
     """Load the model and serve it until SIGTERM/SIGINT, or until the parent process (the
     worker that started us) is gone."""
+    # Beside the worker's turns on the same cores: see OMNIGATE_TORCH_THREADS.
+    limit_cpu_threads(settings.torch_threads)
     model, tokenizer, device = load_model(settings.brain_config())
     service = GenerationService(model, tokenizer, device, settings.llm_batch_size)
     log.info(

@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,11 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def system(
-    tmp_path_factory: pytest.TempPathFactory, platform_env: dict[str, str]
+@contextmanager
+def omnigate_run(
+    workdir: Path, platform_env: dict[str, str], **settings: str
 ) -> Iterator[tuple[Stack, subprocess.Popen[bytes]]]:
-    """``omnigate run`` on its own Redis server, with the fake Telegram."""
-    workdir: Path = tmp_path_factory.mktemp("load")
+    """``omnigate run`` on its own Redis server, ready; ``settings`` on top of the bench's."""
     server = RedisServer(workdir / "redis")
     port = free_port()
     env = dict(os.environ)
@@ -81,6 +81,7 @@ def system(
             # Every simulated shopper is 127.0.0.1.
             "OMNIGATE_RATE_ADDRESS": "1000000",
             "OMNIGATE_WEB_NEW_SESSIONS_PER_MIN": "1000000",
+            **settings,
         }
     )
     log = open(workdir / "run.log", "wb")
@@ -105,6 +106,15 @@ def system(
         proc.terminate()
         proc.wait(60)
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def system(
+    tmp_path_factory: pytest.TempPathFactory, platform_env: dict[str, str]
+) -> Iterator[tuple[Stack, subprocess.Popen[bytes]]]:
+    """``omnigate run`` with the LLM off, on its own Redis server, with the fake Telegram."""
+    with omnigate_run(tmp_path_factory.mktemp("load"), platform_env) as running:
+        yield running
 
 
 def _brain_alone() -> tuple[float, float]:
@@ -136,12 +146,14 @@ def _brain_alone() -> tuple[float, float]:
     return round(turns / wall, 1), round(wall / turns * 1000, 2)
 
 
-async def _calibrate(http: aiohttp.ClientSession, url: str) -> list[list[str]]:
-    """The replies of each message of one conversation, answered one at a time: the brain has
-    no randomness with the LLM off, so every conversation must get exactly these."""
+async def _calibrate(
+    http: aiohttp.ClientSession, url: str, count: int = MAX_MESSAGES
+) -> list[list[str]]:
+    """The replies of each of ``count`` messages of one conversation, answered one at a time:
+    the brain has no randomness with the LLM off, so every conversation must get these."""
     user = f"cal-{uuid.uuid4().hex[:8]}"
     expected = []
-    for i in range(MAX_MESSAGES):
+    for i in range(count):
         body = {"user": user, "text": CYCLE[i % len(CYCLE)]}
         async with http.post(f"{url}/api/chat", json=body) as resp:
             assert resp.status == 200, await resp.text()
@@ -150,15 +162,23 @@ async def _calibrate(http: aiohttp.ClientSession, url: str) -> list[list[str]]:
 
 
 async def _web_conversation(
-    http: aiohttp.ClientSession, url: str, expected: list[list[str]], until_t: float, run: Run
+    http: aiohttp.ClientSession,
+    url: str,
+    expected: list[list[str]],
+    until_t: float,
+    run: Run,
+    exact: bool = True,
 ) -> None:
+    """One shopper: the next message THINK_S after each answer, until ``until_t``. Each
+    answer must be ``expected``'s replies (with ``exact=False``, as many of them: an LLM's
+    words differ from run to run), in order, once."""
     async with http.post(f"{url}/web/session", json={}) as resp:
         assert resp.status == 200, await resp.text()
         token = (await resp.json())["token"]
     async with http.ws_connect(f"{url}/web/ws", heartbeat=None) as ws:
         await ws.send_json({"type": "auth", "token": token})
         last_seq = 0
-        for i in range(MAX_MESSAGES):
+        for i in range(len(expected)):
             if time.monotonic() >= until_t:
                 break
             if i:
@@ -179,7 +199,7 @@ async def _web_conversation(
                 got.append(frame["reply"]["text"])
             run.latencies.append(time.monotonic() - started)
             run.answered += 1
-            if got != expected[i]:
+            if (got if exact else len(got)) != (expected[i] if exact else len(expected[i])):
                 run.problems.append(f"web message {i}: {got!r} != {expected[i]!r}")
         # Anything after the last expected reply would be a double.
         try:
