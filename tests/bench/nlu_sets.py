@@ -4,7 +4,8 @@
   the shapes customers type them — the validation split typed hastily (seeded typos, lower
   case, no punctuation: another noise process than the training augmenter's), the Bitext
   LLM-set instructions that neither Bitext intent split holds, and ``data/own_words.csv``
-  (questions written for this project in customers' own words, never trained on);
+  (questions written for this project in customers' own words, never trained on); a row whose
+  text the shipped training file (``brain/data/intents.csv``) holds is left out;
 - ``clinc_oos_val.csv``: CLINC150's out-of-scope validation questions, labelled
   ``out_of_scope`` (rows that measure rejection).
 
@@ -20,6 +21,7 @@ import random
 from pathlib import Path
 
 OWN_WORDS = Path(__file__).resolve().parent / "data" / "own_words.csv"
+TRAIN_DATA = Path(__file__).resolve().parents[2] / "brain" / "data" / "intents.csv"
 
 
 def hasty(text: str, rng: random.Random) -> str:
@@ -51,7 +53,9 @@ def shifted(shared: Path) -> list[tuple[str, str]]:
                 rows.append((text, r["intent"]))
     with OWN_WORDS.open(encoding="utf-8") as fh:
         rows += [(r["text"], r["intent"]) for r in csv.DictReader(fh)]
-    return rows
+    with TRAIN_DATA.open(encoding="utf-8") as fh:
+        trained = {r["text"].strip().lower() for r in csv.DictReader(fh)}
+    return [(t, label) for t, label in rows if t.strip().lower() not in trained]
 
 
 def clinc_oos_val(shared: Path) -> list[tuple[str, str]]:
