@@ -6,7 +6,8 @@ The held-out set is fixed, so two runs (and two models) are judged on the same r
 
 - one feedback example in ``FEEDBACK_HELD_OUT_ONE_IN``, chosen by a hash of its words
   (``brain.nlu.text_rank``): the same example is held out on every run, and never trained on;
-  the same words said twice fall on the same side. Neither model has seen these: they say
+  the same words said twice fall on the same side (a handful of examples none of which is
+  held out that way lend the first in hash order). Neither model has seen these: they say
   whether the feedback taught the new model something.
 - ``SHIPPED_HELD_OUT_PER_INTENT`` rows of each intent of ``brain/data/intents.csv``, the
   first in the same hash order. The installed model was trained on every shipped row, and so
@@ -42,9 +43,6 @@ from brain.nlu import (
 
 FEEDBACK_HELD_OUT_ONE_IN = 5
 SHIPPED_HELD_OUT_PER_INTENT = 4
-# Each feedback example is trained on this many times: a few dozen customers' messages
-# beside three thousand shipped rows would otherwise barely move the model.
-FEEDBACK_REPEAT = 3
 
 
 @dataclass(frozen=True)
@@ -137,8 +135,8 @@ def retrain(
     known = set(base_labels)
     usable = [e for e in examples if e.label in known]
     train, held = split_feedback(usable)
-    texts = base_texts + [e.text for e in train for _ in range(FEEDBACK_REPEAT)]
-    labels = base_labels + [e.label for e in train for _ in range(FEEDBACK_REPEAT)]
+    texts = base_texts + [e.text for e in train]
+    labels = base_labels + [e.label for e in train]
     model = train_intent_model(texts, labels, train_config(training), progress)
 
     threshold = config.dialogue.intent_threshold

@@ -6,9 +6,10 @@ What becomes an example:
 - **Every message the bot answers** is remembered for a while (the conversation's latest
   ``FEEDBACK_TURNS_KEEP``, as long as its memory), with what the bot took it for: it is not an
   example yet, only what the feedback below may point at.
-- **A pick on a "Did you mean…?" button** (payload ``intent:NAME`` right after the bot asked
-  its clarifying question) labels the message that was unclear with NAME. A pick from the
-  menu, or from a question asked about an earlier message, labels nothing.
+- **A pick on a "Did you mean…?" button** (payload ``intent:NAME`` when the last message the
+  bot answered got its clarifying question) labels the message that was unclear with NAME,
+  flagged or not. A pick from the menu, or from a question asked about an earlier message,
+  labels nothing.
 - **A thumbs-down** is the customer's "No" to "Did this solve your problem?": every message of
   that conversation the bot answered (small talk aside) becomes a *flagged* example. It says
   the bot went wrong somewhere, not what was meant, so it waits for a label.
@@ -104,7 +105,7 @@ def _from_customer(
             _thumbs_down(r, conv, record, retention_s)
         return
     if payload.startswith(PICK_PREFIX):
-        _pick(r, conv, record, payload.removeprefix(PICK_PREFIX), retention_s)
+        _pick(r, conv, payload.removeprefix(PICK_PREFIX), retention_s)
         return
     text = inbound.text.strip()
     if payload or not text or session.last_intent is None:
@@ -121,13 +122,13 @@ def _from_customer(
     feedback.remember_turn(r, conv, turn, settings.session_ttl_s)
 
 
-def _pick(r: redis.Redis, conv: str, record: ConversationRecord, intent: str, keep: int) -> None:
+def _pick(r: redis.Redis, conv: str, intent: str, keep: int) -> None:
     """A "Did you mean…?" pick: the message just before it, which the bot asked about."""
     turns = feedback.recent_turns(r, conv)
     if not turns or intent not in known_intents():
         return
     unclear = turns[-1]
-    if unclear.record != record.id or unclear.predicted != CLARIFICATION:
+    if unclear.predicted != CLARIFICATION:
         return  # a menu button, or the answer to an older question
     example = feedback.examples_of(r, conv).get(unclear.id) or unclear
     example.label, example.source = intent, "pick"
