@@ -17,6 +17,7 @@ from channels import constants as K
 from gateway import feedback
 from gateway.feedback import Example
 from tests.conftest import chat, uid
+from tests.fakes.slack import AGENT_CHANNEL, FakeSlack, dm_event, next_id, slash_command
 from tests.integration.test_agents_console import (
     agent_http,
     new_agent,
@@ -24,6 +25,7 @@ from tests.integration.test_agents_console import (
     until_async,
     until_queued,
 )
+from tests.integration.test_handoff import opening_of, slack, slack_event
 from tests.support.servers import ROOT, Stack
 from workers.satisfaction import NO, QUESTION, SORRY
 
@@ -152,6 +154,29 @@ async def test_an_agent_closing_under_an_intent_labels_what_the_bot_misread(
     assert (example.text, example.predicted, example.label, example.source) == (
         "oos: the kettle is broken I want my money",
         "out_of_scope",
+        "get_refund",
+        "agent",
+    )
+
+
+async def test_an_agent_in_slack_settles_by_command(
+    http: aiohttp.ClientSession, script_stack: Stack, fake_slack: FakeSlack
+) -> None:
+    dm = next_id("D")
+    conv = f"slack:{dm}"
+    await slack_event(http, script_stack, dm_event(dm, "UBUYER", "oos: kettle broken, money back"))
+    await slack_event(http, script_stack, dm_event(dm, "UBUYER", "handoff"))
+    await opening_of(fake_slack, script_stack, conv)
+    status, text = await slack(
+        http,
+        script_stack,
+        slash_command(AGENT_CHANNEL, "UAGENT3", f"resolve {conv} get_refund"),
+        form=True,
+    )
+    assert status == 200 and "settled as `get_refund`" in text
+    [example] = await until_examples(script_stack, conv, lambda f: f, "the agent's label")
+    assert (example.text, example.label, example.source) == (
+        "oos: kettle broken, money back",
         "get_refund",
         "agent",
     )
