@@ -60,8 +60,8 @@ def after_commit(
     record: ConversationRecord | None,
     settings: Settings,
 ) -> None:
-    """Record what the committed turn of ``inbound`` says about the intent model; Redis errors
-    are logged, never raised (the customer has their answer already)."""
+    """Record what the committed turn of ``inbound`` says about the intent model; errors are
+    logged, never raised (the customer has their answer already)."""
     if record is None:
         return
     try:
@@ -71,6 +71,8 @@ def after_commit(
             _settle(r, inbound.conversation_key, record, intent, settings)
     except redis.RedisError:
         log.warning("could not record the feedback of %s", inbound.conversation_key)
+    except Exception:  # feedback must never cost the conversation its next turn
+        log.exception("recording the feedback of %s failed", inbound.conversation_key)
 
 
 def settled_as(inbound: Inbound, session: Session) -> str | None:

@@ -19,7 +19,6 @@ CONFIDENT_PASSAGE_SCORE = 0.45
 RUNNER_UP_GAP = 0.07
 
 
-
 def passage_answer(ctx: Context, *passages: Passage) -> Answer:
     """Passages as the answer; an LLM rephrasing must keep all their numbers."""
     text = "\n\n".join(f"**{p.title}**: {p.text}" for p in passages)

@@ -114,6 +114,10 @@ class AgentsConsole:
             listed = "\n".join(f"• `{c}`" for c in open_convs[:20])
             return f"Which one? `/omnigate resolve <conversation>`:\n{listed}"
         settled = words[2].strip("`") if len(words) > 2 else None
+        if settled is not None and settled not in self._config.intents:
+            return f"`{settled}` is not an intent of the model: " + ", ".join(
+                f"`{i}`" for i in self._config.intents
+            )
         uid = str(command.get("user_id") or "agent")
         click = command.get("trigger_id") or f"{uid}:{target}"
         await self._resolve(target, uid, f"resolve:{click}", command.get("user_name"), settled)

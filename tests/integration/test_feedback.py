@@ -170,6 +170,13 @@ async def test_an_agent_in_slack_settles_by_command(
     status, text = await slack(
         http,
         script_stack,
+        slash_command(AGENT_CHANNEL, "UAGENT3", f"resolve {conv} refund_please"),
+        form=True,
+    )
+    assert status == 200 and "`refund_please` is not an intent of the model" in text
+    status, text = await slack(
+        http,
+        script_stack,
         slash_command(AGENT_CHANNEL, "UAGENT3", f"resolve {conv} get_refund"),
         form=True,
     )
