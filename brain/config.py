@@ -8,7 +8,7 @@ worker process, the CLI) fills a ``BrainConfig`` from the gateway's settings
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +52,20 @@ class DialogueConfig:
 
 
 @dataclass(frozen=True)
+class IntentTraining:
+    """How the intent model is fine-tuned (``brain.intent_model.TrainConfig`` has the rest):
+    by ``omnigate prepare`` for the shipped model, and by ``omnigate learn``. The defaults are
+    the shipped model's; tests train a tiny model instead (one layer, one epoch, a few rows of
+    each intent) to stay cheap."""
+
+    tuned_layers: int = 3
+    epochs: int = 3
+    # At most this many rows of each intent of the shipped data (0: all of them), the same
+    # rows every time (chosen by a hash of their text).
+    per_intent: int = 0
+
+
+@dataclass(frozen=True)
 class BrainConfig:
     """Everything one shop brain is built from."""
 
@@ -60,6 +74,7 @@ class BrainConfig:
     device: Device  # "auto" = CUDA when torch sees a GPU, else CPU
     llm: LlmConfig
     dialogue: DialogueConfig
+    intent_training: IntentTraining = field(default_factory=IntentTraining)
 
 
 def force_offline() -> None:

@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from brain import augment, intent_model
-from brain.config import BrainConfig
+from brain.config import BrainConfig, IntentTraining
 from brain.embeddings import Embedder
 from brain.intent_model import IntentModel, TrainConfig, train_intent_model
+from brain.intents import OUT_OF_SCOPE, TRAIN_DATA
 
-TRAIN_DATA = Path(__file__).resolve().parent / "data" / "intents.csv"
-OUT_OF_SCOPE = "out_of_scope"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _TEXT_COLS = ("text", "utterance", "instruction", "sentence", "query", "question")
 _LABEL_COLS = ("label", "intent", "category", "class")
@@ -110,19 +109,81 @@ def model_key(path: Path, config: TrainConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_intent_model(
+def train_config(training: IntentTraining) -> TrainConfig:
+    """The fine-tune's settings for ``training`` (the rest are ``TrainConfig``'s defaults)."""
+    return TrainConfig(tuned_layers=training.tuned_layers, epochs=training.epochs)
+
+
+def text_rank(text: str) -> str:
+    """A fixed pseudo-random order of texts (a hash of the words): which rows a subset keeps,
+    which feedback examples are held out, the same on every machine and every run."""
+    return hashlib.sha256(text.strip().lower().encode()).hexdigest()
+
+
+def first_per_intent(
+    texts: Sequence[str], labels: Sequence[str], n: int
+) -> tuple[list[str], list[str]]:
+    """At most ``n`` rows of each label (0: all), the first in ``text_rank`` order."""
+    if n <= 0:
+        return list(texts), list(labels)
+    by_label: dict[str, list[str]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        by_label.setdefault(label, []).append(text)
+    out_t: list[str] = []
+    out_l: list[str] = []
+    for label in sorted(by_label):
+        for text in sorted(by_label[label], key=text_rank)[:n]:
+            out_t.append(text)
+            out_l.append(label)
+    return out_t, out_l
+
+
+def shipped_data(training: IntentTraining) -> tuple[list[str], list[str]]:
+    """The shipped model's training rows: ``brain/data/intents.csv``, or the subset
+    ``training.per_intent`` asks for."""
+    texts, labels = read_labelled(TRAIN_DATA, "text", "intent")
+    return first_per_intent(texts, labels, training.per_intent)
+
+
+def shipped_model_path(config: BrainConfig) -> Path:
+    """Where the shipped model trained with ``config.intent_training`` is cached."""
+    training = config.intent_training
+    key = model_key(TRAIN_DATA, train_config(training))
+    if training.per_intent:
+        key += f"-p{training.per_intent}"
+    return Path(config.cache_dir) / "intents" / f"intent-{key}.pt"
+
+
+def learned_model_path(config: BrainConfig) -> Path:
+    """Where ``omnigate learn`` installs a model retrained with feedback, beside the shipped
+    model it replaces (a new shipped model, after a change to the data or the training code,
+    is used until the next ``learn``)."""
+    shipped = shipped_model_path(config)
+    return shipped.with_name("learned-" + shipped.name.removeprefix("intent-"))
+
+
+def load_shipped_model(
     config: BrainConfig, progress: Callable[[str], None] | None = None
 ) -> IntentModel:
     """The shipped intent model: read from the cache, or fine-tuned and cached when absent."""
-    training = TrainConfig()
-    key = model_key(TRAIN_DATA, training)
-    cached = Path(config.cache_dir) / "intents" / f"intent-{key}.pt"
+    cached = shipped_model_path(config)
     if cached.is_file():
         return IntentModel.load(cached)
-    texts, labels = read_labelled(TRAIN_DATA, "text", "intent")
-    model = train_intent_model(texts, labels, training, progress)
+    texts, labels = shipped_data(config.intent_training)
+    model = train_intent_model(texts, labels, train_config(config.intent_training), progress)
     model.save(cached)
     return model
+
+
+def load_intent_model(
+    config: BrainConfig, progress: Callable[[str], None] | None = None
+) -> IntentModel:
+    """The installed intent model: the one ``omnigate learn`` installed, else the shipped
+    one (fine-tuned and cached when absent)."""
+    learned = learned_model_path(config)
+    if learned.is_file():
+        return IntentModel.load(learned)
+    return load_shipped_model(config, progress)
 
 
 def read_labelled(
@@ -190,7 +251,7 @@ def eval_nlu(
     ``out_of_scope`` when rejected), the rejection ``threshold`` and the share ``rejected``;
     with ``train``, also ``train_s``. With ``train``, a fresh model is fine-tuned on that file
     first (any label set; ``training``, or else the shipped model's training settings); without
-    it, the shipped intent model is scored.
+    it, the installed intent model is scored (``load_intent_model``).
     """
     texts, gold = read_labelled(Path(data), text_col, label_col)
     extra: dict[str, float | int] = {}

@@ -124,6 +124,19 @@ CSAT_PAYLOAD = "og:csat"
 # Counts the workers add up for the gateway's /metrics (HASH of field -> number).
 WORKER_METRICS = PREFIX + "worker-metrics"
 
+# --- feedback (``gateway.feedback``: what ``omnigate learn`` retrains the intent model with) ----
+# HASH of one conversation key's feedback examples: example id -> JSON (the customer's redacted
+# words, what the bot took them for, the label a pick or an agent gave, the thumbs-down flag),
+# expiring after the records retention.
+FEEDBACK = PREFIX + "feedback:"  # + conv
+# ZSET of conversation keys with feedback examples, scored by the last write (Unix seconds).
+FEEDBACK_INDEX = PREFIX + "feedback"
+# LIST of the customer's latest messages the bot answered, with what it took them for (JSON,
+# newest last, at most ``FEEDBACK_TURNS_KEEP``): what a pick, a thumbs-down or an agent's
+# settling turns into examples. It lives as long as the conversation's memory.
+FEEDBACK_TURNS = PREFIX + "feedback-turns:"  # + conv
+FEEDBACK_TURNS_KEEP = 20
+
 # --- recommender --------------------------------------------------------------------------
 CLICKS = PREFIX + "clicks:"  # + user key (LIST of skus)
 

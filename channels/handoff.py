@@ -67,14 +67,19 @@ def agent_inbound(
     text: str = "",
     payload: str | None = None,
     thread: str | None = None,
+    settled_as: str | None = None,
 ) -> Inbound:
     """An agent's message (or "Return to bot") for the customer of conversation ``conv``
     (``channel:conversation``, any channel): queued in that conversation, so it is handled in
-    order with the customer's own messages; ``author == "agent"`` tells the worker."""
+    order with the customer's own messages; ``author == "agent"`` tells the worker.
+    ``settled_as``: the intent the agent closes the conversation under (``workers.feedback``
+    labels the messages the bot misread with it)."""
     address = ConversationAddress.parse(conv)
     meta = {"agent_user": agent.id}
     if thread:
         meta["agent_thread"] = thread
+    if settled_as:
+        meta["settled_as"] = settled_as
     return Inbound(
         channel=address.channel,
         platform_id=platform_id,

@@ -217,6 +217,85 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_learn(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import redis
+
+    from brain.learning import Labelled, install, retrain
+    from gateway import feedback
+    from gateway.redis_clients import sync_client
+
+    settings = _settings(args)
+    config = settings.brain_config()
+    overrides = {
+        k: v
+        for k, v in (
+            ("tuned_layers", args.tuned_layers),
+            ("epochs", args.epochs),
+            ("per_intent", args.per_intent),
+        )
+        if v is not None
+    }
+    training = replace(config.intent_training, **overrides)
+    try:
+        found = feedback.load_all(
+            sync_client(settings.redis_url), settings.records_retention_days * 86400
+        )
+    except redis.RedisError as exc:
+        print(
+            f"cannot read the feedback from Redis at {settings.redis_url}: {exc}", file=sys.stderr
+        )
+        return 1
+    labelled = [Labelled(e.text, e.label) for e in found if e.label]
+    waiting = sum(1 for e in found if e.flagged and not e.label)
+    picks = sum(1 for e in found if e.label and e.source == "pick")
+    print(
+        f'feedback: {len(labelled)} labelled examples ({picks} picks on "Did you mean…?", '
+        f"{len(labelled) - picks} from agents); {waiting} thumbs-down examples wait for a label"
+    )
+    result: dict[str, object] = {"examples": len(labelled), "flagged_unlabelled": waiting}
+    if len(labelled) < args.min_examples:
+        print(
+            f"nothing to learn: fewer than {args.min_examples} labelled examples (--min-examples)"
+        )
+        print(json.dumps({**result, "installed": False, "reason": "too few examples"}))
+        return 0
+    outcome = retrain(
+        config, labelled, training, progress=lambda line: print(f"intent model: {line}", flush=True)
+    )
+    result = {**result, **outcome.summary(), "dry_run": args.dry_run}
+    print(
+        f"held-out set: {outcome.held_out_feedback} feedback examples (never trained on) and "
+        f"{outcome.held_out_shipped} rows of the shipped data"
+    )
+    for name, total, fb, shipped in (
+        ("installed model", outcome.before, outcome.before_feedback, outcome.before_shipped),
+        ("new model", outcome.after, outcome.after_feedback, outcome.after_shipped),
+    ):
+        fb_text = "-" if fb is None else f"{fb:.4f}"
+        print(f"{name:>15}: accuracy {total:.4f} (feedback {fb_text}, shipped {shipped:.4f})")
+    if outcome.worse:
+        print(
+            f"omnigate learn: the new model is worse on the held-out set ({outcome.after:.4f} < "
+            f"{outcome.before:.4f}); it is not installed, and the installed model stays",
+            file=sys.stderr,
+        )
+        print(json.dumps({**result, "installed": False, "reason": "worse"}))
+        return 1
+    if args.dry_run:
+        print("dry run: the new model is not installed")
+        print(json.dumps({**result, "installed": False, "reason": "dry run"}))
+        return 0
+    path = install(config, outcome)
+    print(
+        f"installed the new model at {path}; workers load it when they restart "
+        "(omnigate worker, omnigate run)"
+    )
+    print(json.dumps({**result, "installed": True, "path": str(path)}))
+    return 0
+
+
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     import redis
 
@@ -379,6 +458,24 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--since", default="7d", help="the period: 7d, 24h, 30m, 2w (default 7d)")
     st.add_argument("--json", action="store_true", help="one JSON object")
     st.set_defaults(func=cmd_stats)
+
+    le = sub.add_parser(
+        "learn",
+        help="retrain the intent model with recorded feedback; install it only if not worse",
+    )
+    le.add_argument("--dry-run", action="store_true", help="train and compare, install nothing")
+    le.add_argument(
+        "--min-examples",
+        type=int,
+        default=20,
+        help="do nothing with fewer labelled examples than this (default 20)",
+    )
+    le.add_argument("--tuned-layers", type=int, help="the new model's tuned layers (1-6)")
+    le.add_argument("--epochs", type=int, help="the new model's epochs")
+    le.add_argument(
+        "--per-intent", type=int, help="train the new model on N shipped rows per intent (0: all)"
+    )
+    le.set_defaults(func=cmd_learn)
 
     dl = sub.add_parser(
         "dead-letters",

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram.error import TelegramError
 
+from brain.intents import known_intents
 from channels.api import route as api_route
 from channels.api.config import ApiConfig
 from channels.base import ChannelHost
@@ -104,6 +105,7 @@ def slack_config(s: Settings) -> SlackConfig | None:
         agent_channel=s.agent_channel,
         max_text_chars=s.max_text_chars,
         session_ttl_s=s.session_ttl_s,
+        intents=known_intents(),
     )
 
 

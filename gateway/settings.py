@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from brain.config import DEMO_STORE, BrainConfig, DialogueConfig, LlmConfig
+from brain.config import DEMO_STORE, BrainConfig, DialogueConfig, IntentTraining, LlmConfig
 
 
 class ConfigError(Exception):
@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # teams spin against each other: 10x the CPU per turn on a busy 2-core machine); 0: torch's
     # default.
     torch_threads: int = Field(1, alias="OMNIGATE_TORCH_THREADS", ge=0, le=256)
+    # How the intent model is fine-tuned (``omnigate prepare`` and ``omnigate learn``): the
+    # top N of the encoder's 6 layers, for N epochs, on at most N rows of each intent (0: all).
+    # The defaults are the shipped model's; another value trains (and caches) another model.
+    intent_tuned_layers: int = Field(3, alias="OMNIGATE_INTENT_TUNED_LAYERS", ge=1, le=6)
+    intent_epochs: int = Field(2, alias="OMNIGATE_INTENT_EPOCHS", ge=1, le=50)
+    intent_per_intent: int = Field(0, alias="OMNIGATE_INTENT_PER_INTENT", ge=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="OMNIGATE_LOG_LEVEL"
@@ -246,6 +252,11 @@ class Settings(BaseSettings):
                 history_turns=self.history_turns,
                 reword_quotes=self.llm_reword == "all",
                 agent_console=self.agent_console,
+            ),
+            intent_training=IntentTraining(
+                tuned_layers=self.intent_tuned_layers,
+                epochs=self.intent_epochs,
+                per_intent=self.intent_per_intent,
             ),
         )
 

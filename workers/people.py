@@ -5,10 +5,12 @@ A turn records its conversation under the author's platform identity (``og:perso
 ``forget`` takes a user id (``telegram:42``, or a bare id tried on every channel), a
 conversation key, or an email, and erases each of those conversations: memory (history, slots,
 handoff record), the web chat log, waiting and in-flight messages, reply sequence and delivery
-marks, handoff thread links, the person's pending replies in the reply stream, and their
+marks, handoff thread links, the person's pending replies in the reply stream, their
 conversation records (``gateway.records``: the satisfaction answer and the redacted questions
-the bot could not answer). Nothing else of omnigate holds a person's words: dedupe marks hold
-only message ids.
+the bot could not answer) and their feedback examples (``gateway.feedback``: their words with
+the intent they meant, for ``omnigate learn``). Nothing else of omnigate holds a person's
+words: dedupe marks hold only message ids. (A model ``omnigate learn`` installed keeps what it
+learnt from them; the next ``learn`` retrains without them.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import redis
 from brain.types import Session
 from channels import constants as K
 from channels.schema import ChannelName, Inbound
-from gateway import records
+from gateway import feedback, records
 
 CHANNELS = tuple(c.value for c in ChannelName)
 
@@ -64,6 +66,7 @@ def forget(r: redis.Redis, who: str) -> Forgotten:
     done.keys_deleted += int(r.delete(*index_keys)) if index_keys else 0
     done.keys_deleted += _unindex(r, convs)
     done.keys_deleted += records.forget(r, convs)
+    done.keys_deleted += feedback.forget(r, convs)
     return done
 
 

@@ -48,9 +48,11 @@ def after_commit(
     tokens: int,
     seconds: float,
     settings: Settings,
-) -> None:
-    """Record the committed turn of ``inbound``; Redis errors are logged, never raised (the
-    customer has their answer already)."""
+) -> ConversationRecord | None:
+    """Record the committed turn of ``inbound``: the conversation's record as saved (None when
+    it could not be). Redis errors are logged, never raised (the customer has their answer
+    already)."""
+    record: ConversationRecord | None = None
     try:
         record, new = _record(r, inbound, session, outgoing, tokens)
         records.save(r, record, new=new, retention_s=settings.records_retention_days * 86400)
@@ -68,6 +70,8 @@ def after_commit(
             )
     except redis.RedisError:
         log.warning("could not record the turn of %s", inbound.conversation_key)
+        return None
+    return record
 
 
 def _quiet_applies(inbound: Inbound, record: ConversationRecord, session: Session) -> bool:

@@ -35,7 +35,7 @@ from channels.schema import Inbound, Outbound, Reply, Unreadable, parse_stored
 from gateway import dead_letters
 from gateway.enqueue import SCHEDULED_TTL_S
 from gateway.settings import Settings
-from workers import people, records, satisfaction
+from workers import feedback, people, records, satisfaction
 from workers.celery_app import app
 from workers.context import WorkerContext, forget_context, worker_context
 from workers.guessing import GuessGuard
@@ -174,7 +174,8 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
         announce(r, conv, session)
         tokens = records.tokens_used(tokens_before, records.tokens_generated(ctx.brain))
         seconds = (datetime.now(UTC) - inbound.received_at).total_seconds()
-        records.after_commit(r, inbound, session, outgoing, tokens, seconds, settings)
+        record = records.after_commit(r, inbound, session, outgoing, tokens, seconds, settings)
+        feedback.after_commit(r, inbound, session, record, settings)  # for `omnigate learn`
 
 
 def _commit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from brain.flows.common import HUMAN, MENU, Answer, Context
 from brain.grounding import Facts, numbers
+from brain.intents import INTENT_TITLES
 from brain.knowledge import INTENT_HINTS
 from brain.store import Passage
 from channels.schema import Button
@@ -16,39 +17,6 @@ CONFIDENT_PASSAGE_SCORE = 0.45
 # A runner-up passage this close to the best one is shown too ("return policy" → the
 # return period and the refund policy).
 RUNNER_UP_GAP = 0.07
-
-# A short human name per intent, for "Did you mean …?" buttons.
-INTENT_TITLES: dict[str, str] = {
-    "track_order": "Track an order",
-    "cancel_order": "Cancel an order",
-    "change_order": "Change an order",
-    "place_order": "Place an order",
-    "change_shipping_address": "Change the delivery address",
-    "set_up_shipping_address": "Set up a shipping address",
-    "delivery_options": "Delivery options",
-    "delivery_period": "Delivery times",
-    "get_refund": "Get a refund",
-    "track_refund": "Refund status",
-    "check_refund_policy": "Refund policy",
-    "check_cancellation_fee": "Cancellation fees",
-    "check_payment_methods": "Payment methods",
-    "payment_issue": "A payment problem",
-    "get_invoice": "Get an invoice",
-    "check_invoice": "Check an invoice",
-    "create_account": "Create an account",
-    "edit_account": "Edit my account",
-    "delete_account": "Delete my account",
-    "switch_account": "Switch accounts",
-    "recover_password": "Reset my password",
-    "registration_problems": "Sign-up problems",
-    "newsletter_subscription": "Newsletter",
-    "review": "Leave a review",
-    "complaint": "Make a complaint",
-    "contact_customer_service": "Contact customer service",
-    "contact_human_agent": "Talk to a human",
-    "product_search": "Find a product",
-    "product_question": "A question about a product",
-}
 
 
 def passage_answer(ctx: Context, *passages: Passage) -> Answer:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -17,3 +17,5 @@ class SlackConfig:
     agent_channel: str | None  # the agents' console; None: no console
     max_text_chars: int  # a longer message is cut to this
     session_ttl_s: int  # how long a handoff's thread is remembered
+    # The intents ``/omnigate resolve CONV INTENT`` may settle a conversation under.
+    intents: tuple[str, ...] = field(default=())

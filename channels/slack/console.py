@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/omnigate"
 HELP = (
-    "`/omnigate resolve [conversation]` gives a customer's conversation back to the bot "
-    "(the conversation key is in the handoff's first message)."
+    "`/omnigate resolve [conversation] [intent]` gives a customer's conversation back to the "
+    "bot (the conversation key is in the handoff's first message); with an intent (e.g. "
+    "`get_refund`), the messages the bot misread are kept as examples of it for `omnigate learn`."
 )
 
 Later = Callable[[Coroutine[Any, Any, None]], None]  # run a best-effort call in the background
@@ -112,16 +113,25 @@ class AgentsConsole:
         else:
             listed = "\n".join(f"• `{c}`" for c in open_convs[:20])
             return f"Which one? `/omnigate resolve <conversation>`:\n{listed}"
+        settled = words[2].strip("`") if len(words) > 2 else None
+        if settled is not None and settled not in self._config.intents:
+            return f"`{settled}` is not an intent of the model: " + ", ".join(
+                f"`{i}`" for i in self._config.intents
+            )
         uid = str(command.get("user_id") or "agent")
         click = command.get("trigger_id") or f"{uid}:{target}"
-        await self._resolve(target, uid, f"resolve:{click}", command.get("user_name"))
-        return f"Returning `{target}` to the bot."
+        await self._resolve(target, uid, f"resolve:{click}", command.get("user_name"), settled)
+        return f"Returning `{target}` to the bot" + (
+            f", settled as `{settled}`." if settled else "."
+        )
 
-    async def _resolve(self, conv: str, uid: str, platform_id: str, name: object) -> None:
+    async def _resolve(
+        self, conv: str, uid: str, platform_id: str, name: object, settled: str | None = None
+    ) -> None:
         agent = User(id=uid, name=str(name) if name else await self._user_name(uid))
         thread = await handoff.thread_of(self._host.redis, conv)
         inbound = handoff.agent_inbound(
-            conv, agent, platform_id, payload=K.RESOLVE_PAYLOAD, thread=thread
+            conv, agent, platform_id, payload=K.RESOLVE_PAYLOAD, thread=thread, settled_as=settled
         )
         await self._host.ingress.submit(inbound)
         await handoff.closed(self._host.redis, conv)

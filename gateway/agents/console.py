@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from pydantic import ValidationError
 
+from brain.intents import known_intents, title
 from brain.types import Session
 from channels import constants as K
 from channels import handoff
@@ -64,6 +65,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/agent/console.css", stylesheet)
     app.router.add_get("/agent/api/queue", queue)
     app.router.add_get("/agent/api/conversation", conversation)
+    app.router.add_get("/agent/api/intents", intents)
     app.router.add_post("/agent/api/take", take)
     app.router.add_post("/agent/api/reply", reply)
     app.router.add_post("/agent/api/return", give_back)
@@ -207,6 +209,15 @@ async def conversation(request: web.Request) -> web.Response:
     )
 
 
+async def intents(request: web.Request) -> web.Response:
+    """The intents an agent may settle a conversation under when closing it: the intent
+    model's labels, with their human names."""
+    await _agent(request)
+    return web.json_response(
+        {"intents": [{"name": n, "title": title(n)} for n in known_intents()]}, headers=NO_STORE
+    )
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``change`` whenever a handed-off conversation or a claim changes,
     and at least every ``KEEPALIVE_S``."""
@@ -272,14 +283,23 @@ async def give_back(request: web.Request) -> web.Response:
 
 
 async def close(request: web.Request) -> web.Response:
-    """Close the conversation: the customer is thanked, the bot answers what comes next."""
+    """Close the conversation: the customer is thanked, the bot answers what comes next. An
+    optional ``intent`` (one of ``/agent/api/intents``) says what the customer wanted: the
+    messages the bot misread become labelled examples for ``omnigate learn``."""
     return await _finish(request, K.CLOSE_PAYLOAD)
 
 
 async def _finish(request: web.Request, payload: str) -> web.Response:
-    gw, agent, conv, _ = await _action(request)
+    gw, agent, conv, body = await _action(request)
+    intent = str(body.get("intent") or "").strip() or None
+    if intent is not None and intent not in known_intents():
+        return json_error(400, f"unknown intent {intent!r}; see /agent/api/intents")
     inbound = handoff.agent_inbound(
-        conv, _person(agent), f"web-agent:{uuid.uuid4().hex}", payload=payload
+        conv,
+        _person(agent),
+        f"web-agent:{uuid.uuid4().hex}",
+        payload=payload,
+        settled_as=intent,
     )
     await gw.ingress.submit(inbound)
     await handoff.closed(gw.redis, conv)

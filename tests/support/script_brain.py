@@ -12,9 +12,16 @@ shop's brain would say. Commands (the message text):
 - ``handoff``         → a reply with ``handoff: true``
 - ``fail: X``         → raises, with X in the error (a brain bug that quotes the customer)
 - ``verify: EMAIL``   → records EMAIL as the session's verified email (as the order gate does)
+- ``clarify: X``      → the shop brain's clarifying question, with "Did you mean…?" buttons
+  (``intent:track_order``, ``intent:get_refund``) and "Talk to a human"; taken as
+  ``clarification``
+- ``oos: X``          → "Sorry, I can only help with the shop", taken as ``out_of_scope``
+- ``as: INTENT X``    → "taken as INTENT", taken as INTENT (``as: thanks …`` ends the
+  conversation, as the shop brain's ``thanks`` does)
 - ``crash``           → kills the process running the turn (SIGKILL): a poison message
 - ``hang: S X``       → like ``sleep``, but in a loop that nothing interrupts (a stuck generation)
-- anything else       → "you said: <text>" (payloads answer "clicked: <payload>")
+- anything else       → "you said: <text>" (payloads answer "clicked: <payload>"; an
+  ``intent:NAME`` payload is taken as NAME, as the shop brain takes it)
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ class ScriptBrain:
         msg = turn.message
         turn.session.slots["turns"] = int(turn.session.slots.get("turns", 0)) + 1
         if msg.payload and not msg.text.startswith(("echo:", "sleep:")):
+            if msg.payload.startswith("intent:"):
+                turn.session.last_intent = msg.payload.removeprefix("intent:")
             return [Reply(text=f"clicked: {msg.payload}")]
         text = msg.text.strip()
         cmd, _, rest = text.partition(":")
@@ -106,6 +115,26 @@ class ScriptBrain:
             return [Reply(text=f"verified {rest}")]
         if cmd == "fail":
             raise ValueError(f"the script cannot handle {rest!r}")
+        if cmd == "clarify":
+            turn.session.last_intent = "clarification"
+            return [
+                Reply(
+                    text="Sorry, I'm not sure I understood. Could you say it in other words, "
+                    "or pick one of these?",
+                    buttons=(
+                        Button(title="Track an order", payload="intent:track_order"),
+                        Button(title="Get a refund", payload="intent:get_refund"),
+                        Button(title="Talk to a human", payload="human"),
+                    ),
+                )
+            ]
+        if cmd == "oos":
+            turn.session.last_intent = "out_of_scope"
+            return [Reply(text="Sorry, I can only help with the shop.")]
+        if cmd == "as":
+            intent = rest.split(" ", 1)[0]
+            turn.session.last_intent = intent
+            return [Reply(text=f"taken as {intent}")]
         if cmd == "handoff":
             return [Reply(text="Connecting you with a human.", handoff=True)]
         return [Reply(text=f"you said: {text}")]

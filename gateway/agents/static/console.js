@@ -98,7 +98,7 @@
     ol.scrollTop = ol.scrollHeight;
     const live = data.state === "with_agent";
     const mine = data.taken_by === me;
-    for (const id of ["give-back", "close"]) $(id).disabled = !live;
+    for (const id of ["give-back", "close", "settle-intent"]) $(id).disabled = !live;
     $("take").hidden = mine || !live;
     $("reply").disabled = !live;
   }
@@ -135,7 +135,20 @@
   });
   $("take").addEventListener("click", () => act("/agent/api/take"));
   $("give-back").addEventListener("click", () => act("/agent/api/return"));
-  $("close").addEventListener("click", () => act("/agent/api/close"));
+  $("close").addEventListener("click", async () => {
+    if (await act("/agent/api/close", { intent: $("settle-intent").value })) $("settle-intent").value = "";
+  });
+
+  async function loadIntents() {
+    const data = await api("/agent/api/intents");
+    if (!data) return;
+    for (const intent of data.intents) {
+      const option = document.createElement("option");
+      option.value = intent.name;
+      option.textContent = intent.title;
+      $("settle-intent").append(option);
+    }
+  }
 
   function listen() {
     const source = new EventSource("/agent/events");
@@ -145,5 +158,6 @@
 
   setInterval(drawQueue, 1000);  // the wait times tick between updates
   refreshQueue();
+  loadIntents();
   listen();
 })();
