@@ -59,6 +59,20 @@ class Pace:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """A reply shown while it is generated: ``text`` is the checked text to append (one or
+    more sentences that passed grounding), ``so_far`` everything checked so far. Best effort:
+    a lost preview loses nothing, the final reply (``Outbound.streamed == reply_id``)
+    carries the whole checked text and replaces it."""
+
+    conversation: str
+    meta: dict[str, str]
+    reply_id: str
+    text: str
+    so_far: str
+
+
+@dataclass(frozen=True)
 class Rendered(Generic[Part]):
     """One reply as the platform messages that show it, in order, and the long button payloads
     (key → payload, ``channels.payloads``) to store before they are sent."""
@@ -89,6 +103,24 @@ class ChannelAdapter(Protocol[Part]):
 
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:
         """Show that the bot is working on a turn (best effort; errors are ignored)."""
+        ...
+
+    # A later preview of a reply shows all earlier ones did (an edited message): delivery
+    # may skip a preview when a newer one of the same reply waits. False: each preview
+    # appends (the widget's delta frames), none is skipped.
+    preview_replaces: bool
+
+    async def preview(self, p: Preview, shown: str | None) -> str | None:
+        """Show ``p``: a new message when ``shown`` is None, else an edit of the preview
+        message ``shown`` (a handle this method returned before). Returns the handle of
+        the message to edit next (None: nothing to edit, e.g. the widget). Best effort:
+        raises ``RetryLater`` or any error, and the preview is skipped."""
+        ...
+
+    async def replace(self, out: Outbound, part: Part, shown: str) -> None:
+        """Send ``part``, the first message of reply 0 of ``out``, as an edit of its preview
+        message ``shown``, so the checked reply replaces the preview instead of following it.
+        Raises ``RetryLater`` or ``DeliveryFailed`` as ``send`` does."""
         ...
 
     async def close(self) -> None:

@@ -14,6 +14,11 @@ shop's brain would say. Commands (the message text):
 - ``verify: EMAIL``   → records EMAIL as the session's verified email (as the order gate does)
 - ``crash``           → kills the process running the turn (SIGKILL): a poison message
 - ``hang: S X``       → like ``sleep``, but in a loop that nothing interrupts (a stuck generation)
+- ``stream: X``       → X is what the model "generates", word by word: each word goes through the
+                        brain's real grounding gate (``brain.generation_grounded.release_checked``)
+                        against the facts of order OG-10231 (``STREAM_FACTS``), as the dialogue's
+                        rewording does; the reply is the released text, or the grounded text
+                        (``STREAM_GROUNDED``) when a sentence failed. The model is the one double.
 - anything else       → "you said: <text>" (payloads answer "clicked: <payload>")
 """
 
@@ -22,10 +27,27 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 from brain.config import BrainConfig
+from brain.generation_grounded import release_checked
+from brain.grounding import Facts, check
 from brain.types import Turn
 from channels.schema import Button, Product, Reply
+
+STREAM_GROUNDED = "Order OG-10231 has shipped with DHL, tracking number JD01460894152528."
+STREAM_FACTS = Facts(
+    STREAM_GROUNDED + " It was placed on 2025-02-01 and shipped on 2025-02-03.",
+    required=["OG-10231"],
+)
+STREAM_PAUSE_S = 0.05  # between words: a model takes its time
+
+
+def scripted_model(text: str) -> Iterator[str]:
+    """The words of ``text`` as a model would stream them (the one test double)."""
+    for n, word in enumerate(text.split(" ")):
+        time.sleep(STREAM_PAUSE_S)
+        yield word if n == 0 else " " + word
 
 
 class ScriptBrain:
@@ -106,6 +128,10 @@ class ScriptBrain:
             return [Reply(text=f"verified {rest}")]
         if cmd == "fail":
             raise ValueError(f"the script cannot handle {rest!r}")
+        if cmd == "stream":
+            released = release_checked(scripted_model(rest), STREAM_FACTS)
+            ok = released.ok and check(released.text, STREAM_FACTS).ok
+            return [Reply(text=released.text if ok else STREAM_GROUNDED)]
         if cmd == "handoff":
             return [Reply(text="Connecting you with a human.", handoff=True)]
         return [Reply(text=f"you said: {text}")]
