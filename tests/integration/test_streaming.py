@@ -16,7 +16,10 @@ import json
 from typing import Any
 
 import aiohttp
+import redis
 
+from channels import constants as K
+from channels.schema import Inbound, User
 from tests.conftest import uid
 from tests.fakes.slack import FakeSlack, dm_event
 from tests.fakes.slack import next_id as slack_id
@@ -26,6 +29,7 @@ from tests.integration.test_telegram import say as telegram_say
 from tests.integration.test_web_protocol import frame, new_session, open_ws
 from tests.support.script_brain import STREAM_GROUNDED
 from tests.support.servers import Stack, until
+from workers.outgoing import delta_fields
 
 CHECKED = "Good news: order OG-10231 has shipped with DHL. It is on its way to you! Enjoy it."
 INVENTED = "1Z999AA10123456784"
@@ -41,7 +45,7 @@ async def web_turn(http: aiohttp.ClientSession, stack: Stack, text: str) -> list
     ws = await open_ws(http, stack.url, session["token"])
     try:
         await ws.send_json({"type": "message", "id": uid("m"), "text": text})
-        frames = []
+        frames: list[dict[str, Any]] = []
         while not frames or frames[-1]["type"] != "reply":
             frames.append(await frame(ws))
         return frames
@@ -134,6 +138,29 @@ async def test_slack_never_shows_an_invented_tracking_number(
     calls = [c for c in fake_slack.calls if c.channel == dm]
     assert all(INVENTED not in json.dumps(c.params) for c in calls)
     assert len(fake_slack.posts(dm)) == 1
+
+
+async def test_a_late_preview_never_edits_the_final_reply(
+    http: aiohttp.ClientSession, script_stack: Stack, fake_telegram: FakeTelegram
+) -> None:
+    chat = next_id()
+    await telegram_say(http, script_stack, chat, f"stream: {CHECKED}")
+    await until(lambda: fake_telegram.shown(chat) == [CHECKED], timeout=30, what="the reply")
+    r = redis.Redis.from_url(script_stack.redis_url)
+    keys: Any = r.keys(f"{K.PREVIEW}telegram:{chat}:*")
+    [key] = keys
+    assert r.get(key) == f"final:{_message_id(fake_telegram, chat)}".encode()
+    reply_id = key.decode().rsplit(":", 1)[1]
+    # A preview of that reply read only now (another replica, a slow stream read) ...
+    inbound = Inbound(
+        channel="telegram", platform_id="x", user=User(id="u"), conversation=str(chat)
+    )
+    r.xadd(K.REPLY_STREAM, delta_fields(inbound, reply_id, " LATE.", "LATE."))  # type: ignore[arg-type]
+    await telegram_say(http, script_stack, chat, "echo: after")  # delivered after the preview
+    await until(lambda: len(fake_telegram.shown(chat)) == 2, timeout=30, what="the next reply")
+    # ... changed nothing: the checked reply stands, and nothing else was sent.
+    assert fake_telegram.shown(chat) == [CHECKED, "echo: after"]
+    assert all("LATE" not in json.dumps(c.params) for c in fake_telegram.calls_for(chat, None))
 
 
 def _message_id(fake: FakeTelegram, chat: int) -> int:
