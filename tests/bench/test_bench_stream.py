@@ -28,7 +28,7 @@ from tests.support.servers import Stack
 pytestmark = [pytest.mark.bench, pytest.mark.browser, pytest.mark.timeout(1800)]
 
 MESSAGES = ["hello", "thanks!", "hi there", "thank you so much", "good morning", "hey"]
-TURNS = 24  # a fresh conversation every 3 turns, so the history stays short
+TURNS = 12  # a fresh conversation every 3 turns, so the history stays short
 PER_CONVERSATION = 3
 
 # Times (performance.now()) of each visitor message, of the first bot text after it, and of
