@@ -72,6 +72,7 @@ async def test_deltas_grow_the_reply_then_the_checked_reply_replaces_them(
     # The preview is gone: one bubble holds the reply, and it is the final one.
     await expect(page.locator(".msg.bot.streaming")).to_have_count(0)
     await expect(bot(page).filter(has_text="It is on its way")).to_have_count(1)
+    await expect(page.locator(".typing")).to_be_hidden()  # typing ends with the reply
     assert page.js_errors == []
 
 
