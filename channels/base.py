@@ -91,9 +91,12 @@ class ChannelAdapter(Protocol[Part]):
         messages. Pure: the same reply always renders the same."""
         ...
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
-        """The send rates one message (or, with ``typing``, one typing indicator) to
-        ``conversation`` takes a slot of."""
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
+        """The send rates one message (or, with ``typing``, one typing indicator; with
+        ``preview``, one preview of a reply being generated, sent only when its slots are
+        free now) to ``conversation`` takes a slot of."""
         ...
 
     async def send(self, out: Outbound, part: Part, number: int) -> None:

@@ -18,7 +18,8 @@ mark has moved for ``OMNIGATE_REPLY_ORDER_WAIT`` (the predecessor is lost) does 
 Previews: while a turn generates an LLM reply, the worker writes each checked sentence as a
 ``delta`` entry (best effort, like ``typing``): the adapter shows it (``preview``: a delta frame
 in the widget, a message that grows by edits on Telegram and Slack, at the platform's pace; a
-waiting preview is skipped when a newer one of the same reply shows more). The final reply
+preview is skipped when a newer one of the same reply waits, or when the platform's pace has
+no free slot at once: previews never wait, so they never hold a final reply back). The final reply
 (``Outbound.streamed``) goes through the send loop above, marks and all; its first message
 replaces the preview message (``replace``) instead of following it. ``og:preview:<conv>:<id>``
 holds the preview's handle, ``final:<handle>`` once the final reply claimed it, so a late
@@ -299,8 +300,9 @@ class Delivery:
             if shown is not None and shown.startswith("final:"):
                 return  # the checked reply has replaced the preview already
             limiter = self._limiter(adapter)
-            for pace in adapter.paces(p.conversation):
-                await limiter.wait(pace.key, pace.per_s)
+            paces = adapter.paces(p.conversation, preview=True)
+            if not await limiter.try_take([(pace.key, pace.per_s) for pace in paces]):
+                return  # no free slot now: a later preview, or the final reply, shows it
             try:
                 handle = await adapter.preview(p, shown)
             except RetryLater as exc:

@@ -23,7 +23,9 @@ class ApiAdapter:
         """Reply ``index`` as the one event the waiting request collects."""
         return Rendered((reply_event(out, index),))
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
         """A waiting request takes replies as fast as they come."""
         return ()
 

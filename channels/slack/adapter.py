@@ -55,6 +55,7 @@ from channels.slack.requests import guarded
 log = logging.getLogger(__name__)
 
 PER_CHANNEL_PER_S = 1.0  # chat.postMessage: about one message a second per channel
+PREVIEW_UPDATES_PER_S = 0.5  # chat.update is Tier 3 (~50/min a workspace): previews take 30
 RATE_LIMIT_RETRIES = 1  # the client's own retries of a 429, before RetryLater
 NETWORK_RETRY_S = 2.0
 # Errors after which the same message will never be accepted.
@@ -246,12 +247,17 @@ class SlackChannel:
         """Reply ``index`` as Slack messages (``channels.slack.render.render_reply``)."""
         return render_reply(out.replies[index])
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
-        """About one message a second per Slack channel (``chat.postMessage``)."""
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
+        """About one message a second per Slack channel (``chat.postMessage``); a preview
+        also takes a slot of the workspace's ``chat.update`` budget (Tier 3, ~50/min), of
+        which previews use ``PREVIEW_UPDATES_PER_S`` and final replies the rest."""
         if typing:
             return ()
         channel, _ = split_conversation(conversation)
-        return (Pace(f"channel:{channel}", PER_CHANNEL_PER_S),)
+        paces = (Pace(f"channel:{channel}", PER_CHANNEL_PER_S),)
+        return (*paces, Pace("chat.update", PREVIEW_UPDATES_PER_S)) if preview else paces
 
     async def send(self, out: Outbound, part: SlackMessage, number: int) -> None:
         """Post one message. A handoff's opening message becomes the thread of that handoff,

@@ -218,9 +218,12 @@ class TelegramChannel:
         """Reply ``index`` as Telegram messages (``channels.telegram.render.render_reply``)."""
         return render_reply(out.replies[index])
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
         """1 message a second per chat and 30 per bot; a typing indicator takes a slot of the
-        per-bot limit only, so a chat's 1/s is kept for its replies."""
+        per-bot limit only, so a chat's 1/s is kept for its replies. A preview (a message
+        sent or edited) counts as a message."""
         bot = Pace("bot", PER_BOT_PER_S)
         return (bot,) if typing else (Pace(f"chat:{conversation}", PER_CHAT_PER_S), bot)
 

@@ -37,7 +37,9 @@ class WebAdapter:
         reply_id = out.streamed if index == 0 else None
         return Rendered((reply_frame(out.first_seq + index, out.replies[index], reply_id),))
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
         """The widget takes replies as fast as they come."""
         return ()
 
