@@ -70,6 +70,7 @@ class Preview:
     reply_id: str
     text: str
     so_far: str
+    turn: str = ""  # the Inbound.id answered: a turn taken again reuses its preview message
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ in the widget, a message that grows by edits on Telegram and Slack, at the platf
 preview is skipped when a newer one of the same reply waits, or when the platform's pace has
 no free slot at once: previews never wait, so they never hold a final reply back). The final reply
 (``Outbound.streamed``) goes through the send loop above, marks and all; its first message
-replaces the preview message (``replace``) instead of following it. ``og:preview:<conv>:<id>``
-holds the preview's handle, ``final:<handle>`` once the final reply claimed it, so a late
-preview never edits or sends after it; ``og:preview-editing:<conv>:<id>`` is held while one
+replaces the preview message (``replace``) instead of following it. ``og:preview:<conv>:<turn>``
+(the message answered: a turn taken again after a crash grows the same message) holds the
+preview's handle, ``final:<handle>`` once the final reply claimed it, so a late
+preview never edits or sends after it; ``og:preview-editing:<conv>:<turn>`` is held while one
 preview edit is in flight, and the final reply waits for it.
 
 An entry nobody can read, or that no adapter of this gateway can send, goes to the dead letters
@@ -280,12 +281,14 @@ class Delivery:
             reply_id=str(d["reply_id"]),
             text=str(d["text"]),
             so_far=str(d.get("so_far") or d["text"]),
+            turn=str(d.get("turn") or d["reply_id"]),
         )
         conv = ConversationAddress(adapter.name, p.conversation).key()
-        key = f"{conv}:{p.reply_id}"
-        newest = self._newest_preview.get(key)
+        newest = self._newest_preview.get(f"{conv}:{p.reply_id}")
         if newest == entry_id:
-            del self._newest_preview[key]
+            del self._newest_preview[f"{conv}:{p.reply_id}"]
+        # One platform message per answered message: a take after a crash edits the same one.
+        key = f"{conv}:{p.turn}"
         if not adapter.preview_replaces:
             await adapter.preview(p, None)
             return
@@ -322,7 +325,7 @@ class Delivery:
         in flight finishes first."""
         if out.streamed is None or not self._adapters[out.channel].preview_replaces:
             return None
-        key = f"{out.conversation_key}:{out.streamed}"
+        key = f"{out.conversation_key}:{out.in_reply_to or out.streamed}"
         args = [self._settings.dedupe_ttl_s]
         await self._claim_preview(keys=[K.PREVIEW + key], args=args)
         loop = asyncio.get_running_loop()

@@ -33,6 +33,7 @@ def delta_fields(inbound: Inbound, reply_id: str, text: str, so_far: str) -> dic
         "channel": inbound.channel.value,
         "conversation": inbound.conversation,
         "meta": dict(inbound.meta),
+        "turn": inbound.id,  # every take of the message grows the same platform message
         "reply_id": reply_id,
         "text": text,
         "so_far": so_far,

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import pytest
 import redis
 
 from channels import constants as K
@@ -25,11 +27,12 @@ from tests.conftest import uid
 from tests.fakes.slack import FakeSlack, dm_event
 from tests.fakes.slack import next_id as slack_id
 from tests.fakes.telegram import FakeTelegram, next_id
+from tests.integration.test_faults import _short_stack
 from tests.integration.test_slack import send_event
 from tests.integration.test_telegram import say as telegram_say
 from tests.integration.test_web_protocol import frame, new_session, open_ws
 from tests.support.script_brain import STREAM_GROUNDED
-from tests.support.servers import Stack, until
+from tests.support.servers import RedisServer, Stack, until
 from workers.outgoing import delta_fields
 
 CHECKED = "Good news! Order OG-10231 has shipped with DHL. It is on its way to you. Enjoy it."
@@ -154,17 +157,52 @@ async def test_a_late_preview_never_edits_the_final_reply(
     keys: Any = r.keys(f"{K.PREVIEW}telegram:{chat}:*")
     [key] = keys
     assert r.get(key) == f"final:{_message_id(fake_telegram, chat)}".encode()
-    reply_id = key.decode().rsplit(":", 1)[1]
+    turn = key.decode().rsplit(":", 1)[1]  # the Inbound.id answered
     # A preview of that reply read only now (another replica, a slow stream read) ...
     inbound = Inbound(
-        channel="telegram", platform_id="x", user=User(id="u"), conversation=str(chat)
+        id=turn, channel="telegram", platform_id="x", user=User(id="u"), conversation=str(chat)
     )
+    reply_id = f"{turn}-1"
     r.xadd(K.REPLY_STREAM, delta_fields(inbound, reply_id, " LATE.", "LATE."))  # type: ignore[arg-type]
     await telegram_say(http, script_stack, chat, "echo: after")  # delivered after the preview
     await until(lambda: len(fake_telegram.shown(chat)) == 2, timeout=30, what="the next reply")
     # ... changed nothing: the checked reply stands, and nothing else was sent.
     assert fake_telegram.shown(chat) == [CHECKED, "echo: after"]
     assert all("LATE" not in json.dumps(c.params) for c in fake_telegram.calls_for(chat, None))
+
+
+@pytest.fixture(scope="module")
+def crash_stack(
+    redis_server: RedisServer,
+    platform_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """Gateway + prefork worker with short lock and sweep times, for a turn killed mid-stream."""
+    stack = _short_stack(
+        "streamcrash",
+        redis_server.url(12),
+        {**platform_env, "OMNIGATE_GATEWAY_ID": "streamcrash-gw"},
+        "prefork",
+        tmp_path_factory,
+    )
+    yield stack
+    stack.stop()
+
+
+async def test_a_turn_killed_mid_stream_is_answered_again_in_the_same_message(
+    http: aiohttp.ClientSession, crash_stack: Stack, fake_telegram: FakeTelegram
+) -> None:
+    chat = next_id()
+    await free_slots(crash_stack, "telegram", "bot")
+    await telegram_say(http, crash_stack, chat, f"streamcrash: {CHECKED}")
+    # The first take streamed "Good news!" and died; the next take streams it all again.
+    await until(
+        lambda: fake_telegram.shown(chat) == [CHECKED], timeout=90, what="the checked reply"
+    )
+    assert [c.params["text"] for c in fake_telegram.calls_for(chat, "sendMessage")] == [
+        "Good news!"
+    ]
+    assert "signal 9 (SIGKILL)" in crash_stack.worker.log()  # the first take did die
 
 
 async def free_slots(stack: Stack, platform: str, key: str) -> None:

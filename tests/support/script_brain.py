@@ -19,15 +19,20 @@ shop's brain would say. Commands (the message text):
                         against the facts of order OG-10231 (``STREAM_FACTS``), as the dialogue's
                         rewording does; the reply is the released text, or the grounded text
                         (``STREAM_GROUNDED``) when a sentence failed. The model is the one double.
+- ``streamcrash: X``  → like ``stream``, but the first take of the message kills its process
+                        (SIGKILL) after the first sentence was released, mid-stream
 - anything else       → "you said: <text>" (payloads answer "clicked: <payload>")
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from brain.config import BrainConfig
 from brain.generation_grounded import release_checked
@@ -43,11 +48,26 @@ STREAM_FACTS = Facts(
 STREAM_PAUSE_S = 0.05  # between words: a model takes its time
 
 
-def scripted_model(text: str) -> Iterator[str]:
-    """The words of ``text`` as a model would stream them (the one test double)."""
+def scripted_model(text: str, die_at: int | None = None) -> Iterator[str]:
+    """The words of ``text`` as a model would stream them (the one test double); with
+    ``die_at``, the process is killed before that word."""
     for n, word in enumerate(text.split(" ")):
         time.sleep(STREAM_PAUSE_S)
+        if n == die_at:
+            os.kill(os.getpid(), signal.SIGKILL)
         yield word if n == 0 else " " + word
+
+
+def _first_take(message_id: str) -> bool:
+    """True the first time a process asks about ``message_id`` (a marker file: takes of one
+    message may run in different processes)."""
+    digest = hashlib.sha256(message_id.encode()).hexdigest()[:16]
+    marker = Path(tempfile.gettempdir()) / f"omnigate-streamcrash-{digest}"
+    try:
+        marker.touch(exist_ok=False)
+        return True
+    except FileExistsError:
+        return False
 
 
 class ScriptBrain:
@@ -128,8 +148,9 @@ class ScriptBrain:
             return [Reply(text=f"verified {rest}")]
         if cmd == "fail":
             raise ValueError(f"the script cannot handle {rest!r}")
-        if cmd == "stream":
-            released = release_checked(scripted_model(rest), STREAM_FACTS)
+        if cmd in ("stream", "streamcrash"):
+            die_at = 6 if cmd == "streamcrash" and _first_take(msg.id) else None
+            released = release_checked(scripted_model(rest, die_at), STREAM_FACTS)
             ok = released.ok and check(released.text, STREAM_FACTS).ok
             return [Reply(text=released.text if ok else STREAM_GROUNDED)]
         if cmd == "handoff":
