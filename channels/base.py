@@ -59,6 +59,21 @@ class Pace:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """A reply shown while it is generated: ``text`` is the checked text to append (one or
+    more sentences that passed grounding), ``so_far`` everything checked so far. Best effort:
+    a lost preview loses nothing, the final reply (``Outbound.streamed == reply_id``)
+    carries the whole checked text and replaces it."""
+
+    conversation: str
+    meta: dict[str, str]
+    reply_id: str
+    text: str
+    so_far: str
+    turn: str = ""  # the Inbound.id answered: a turn taken again reuses its preview message
+
+
+@dataclass(frozen=True)
 class Rendered(Generic[Part]):
     """One reply as the platform messages that show it, in order, and the long button payloads
     (key → payload, ``channels.payloads``) to store before they are sent."""
@@ -77,9 +92,12 @@ class ChannelAdapter(Protocol[Part]):
         messages. Pure: the same reply always renders the same."""
         ...
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
-        """The send rates one message (or, with ``typing``, one typing indicator) to
-        ``conversation`` takes a slot of."""
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
+        """The send rates one message (or, with ``typing``, one typing indicator; with
+        ``preview``, one preview of a reply being generated, sent only when its slots are
+        free now) to ``conversation`` takes a slot of."""
         ...
 
     async def send(self, out: Outbound, part: Part, number: int) -> None:
@@ -89,6 +107,24 @@ class ChannelAdapter(Protocol[Part]):
 
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:
         """Show that the bot is working on a turn (best effort; errors are ignored)."""
+        ...
+
+    # A later preview of a reply shows all earlier ones did (an edited message): delivery
+    # may skip a preview when a newer one of the same reply waits. False: each preview
+    # appends (the widget's delta frames), none is skipped.
+    preview_replaces: bool
+
+    async def preview(self, p: Preview, shown: str | None) -> str | None:
+        """Show ``p``: a new message when ``shown`` is None, else an edit of the preview
+        message ``shown`` (a handle this method returned before). Returns the handle of
+        the message to edit next (None: nothing to edit, e.g. the widget). Best effort:
+        raises ``RetryLater`` or any error, and the preview is skipped."""
+        ...
+
+    async def replace(self, out: Outbound, part: Part, shown: str) -> None:
+        """Send ``part``, the first message of reply 0 of ``out``, as an edit of its preview
+        message ``shown``, so the checked reply replaces the preview instead of following it.
+        Raises ``RetryLater`` or ``DeliveryFailed`` as ``send`` does."""
         ...
 
     async def close(self) -> None:

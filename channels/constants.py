@@ -50,6 +50,11 @@ DELIVERED = PREFIX + "delivered:"  # + conv
 # Held (with a short TTL) by the replica sending a conversation's reply right now: a replica
 # holding the next reply waits while it exists, however long a multi-part reply takes.
 DELIVERING = PREFIX + "delivering:"  # + conv
+# A reply streamed while it is generated (``kind: delta`` entries of the reply stream): the
+# platform message its preview grows in (+ conv:Inbound.id → the adapter's handle, or
+# "final:<handle>" once the checked reply replaced it), and the lease of whoever edits it now.
+PREVIEW = PREFIX + "preview:"  # + conv:turn (the Inbound.id answered)
+PREVIEW_EDITING = PREFIX + "preview-editing:"  # + conv:turn
 # How many times a reply-stream entry was taken up without being delivered.
 REPLY_ATTEMPTS = PREFIX + "reply-attempts:"  # + stream entry id
 # Messages and replies given up on (poison, unreadable, undeliverable): LIST of JSON objects,

@@ -143,6 +143,10 @@ class Outbound(_Model):
     meta: dict[str, str] = Field(default_factory=dict)
     # "bot" (the brain), "agent" (a human in the agents' console), "system" (notices).
     author: Literal["bot", "agent", "system"] = "bot"
+    # The ``reply_id`` of the preview that showed ``replies[0]`` while it was generated (the
+    # delta frames, the message a Telegram or Slack preview grew in): its final, checked
+    # text replaces the preview. None when nothing streamed.
+    streamed: str | None = Field(None, max_length=256)
 
     @property
     def conversation_key(self) -> str:

@@ -15,6 +15,18 @@ replica sending a reply holds ``og:delivering:<conv>`` while it does, however ma
 multi-part reply takes at a platform's pace; only when neither that lease nor the delivered
 mark has moved for ``OMNIGATE_REPLY_ORDER_WAIT`` (the predecessor is lost) does a reply go ahead.
 
+Previews: while a turn generates an LLM reply, the worker writes each checked sentence as a
+``delta`` entry (best effort, like ``typing``): the adapter shows it (``preview``: a delta frame
+in the widget, a message that grows by edits on Telegram and Slack, at the platform's pace; a
+preview is skipped when a newer one of the same reply waits, or when the platform's pace has
+no free slot at once: previews never wait, so they never hold a final reply back). The final reply
+(``Outbound.streamed``) goes through the send loop above, marks and all; its first message
+replaces the preview message (``replace``) instead of following it. ``og:preview:<conv>:<turn>``
+(the message answered: a turn taken again after a crash grows the same message) holds the
+preview's handle, ``final:<handle>`` once the final reply claimed it, so a late
+preview never edits or sends after it; ``og:preview-editing:<conv>:<turn>`` is held while one
+preview edit is in flight, and the final reply waits for it.
+
 An entry nobody can read, or that no adapter of this gateway can send, goes to the dead letters
 (``omnigate dead-letters``) instead of staying pending for ever; a restarted replica reads its
 own pending history once, page by page, then new entries, so such an entry never holds new
@@ -37,7 +49,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from channels import constants as K
 from channels import payloads
-from channels.base import ChannelAdapter, DeliveryFailed, RetryLater
+from channels.base import ChannelAdapter, DeliveryFailed, Preview, RetryLater
 from channels.log_ids import bind
 from channels.schema import ChannelName, ConversationAddress, Outbound, Unreadable, parse_stored
 from gateway import dead_letters
@@ -70,6 +82,24 @@ end
 return 1
 """
 
+# KEYS: preview. ARGV: ttl. The final reply claims the preview: "final:<handle>" (handle may
+# be empty: nothing was shown). Returns the handle.
+_CLAIM_PREVIEW = """
+local v = redis.call('GET', KEYS[1]) or ''
+if string.sub(v, 1, 6) == 'final:' then v = string.sub(v, 7) end
+redis.call('SET', KEYS[1], 'final:' .. v, 'EX', tonumber(ARGV[1]))
+return v
+"""
+
+# KEYS: preview. ARGV: handle, ttl. A preview's message handle, kept final if claimed meanwhile.
+_KEEP_PREVIEW = """
+local v = redis.call('GET', KEYS[1]) or ''
+local prefix = ''
+if string.sub(v, 1, 6) == 'final:' then prefix = 'final:' end
+redis.call('SET', KEYS[1], prefix .. ARGV[1], 'EX', tonumber(ARGV[2]))
+return 1
+"""
+
 
 class Delivery:
     """The delivery loop of one gateway replica."""
@@ -88,6 +118,10 @@ class Delivery:
         self._inflight: set[bytes] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._advance_script = r.register_script(_ADVANCE)
+        self._claim_preview = r.register_script(_CLAIM_PREVIEW)
+        self._keep_preview = r.register_script(_KEEP_PREVIEW)
+        # conv:reply_id → the newest delta entry read for it (older ones may be skipped)
+        self._newest_preview: dict[str, bytes] = {}
         self._limiters: dict[ChannelName, RateLimiter] = {}
 
     async def start(self) -> None:
@@ -171,6 +205,9 @@ class Delivery:
             conv = _conv_of(kind, data)
         except (KeyError, ValueError, TypeError, UnicodeDecodeError):
             kind, data, conv = "unreadable", repr(fields)[:2000], "?"
+        if kind == "delta":
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                self._newest_preview[f"{conv}:{json.loads(data)['reply_id']}"] = entry_id
         self._inflight.add(entry_id)
         prev = self._tails.get(conv)
         task = asyncio.create_task(self._after(prev, entry_id, kind, data))
@@ -190,6 +227,12 @@ class Delivery:
         try:
             if kind == "typing":
                 await self._typing(data)
+                await self._ack(entry_id)
+            elif kind == "delta":
+                try:
+                    await self._preview(entry_id, data)
+                except Exception as exc:  # best effort: the final reply carries everything
+                    log.info("a preview was not shown: %s", exc)
                 await self._ack(entry_id)
             elif kind == "reply":
                 try:
@@ -225,6 +268,76 @@ class Delivery:
                 for pace in adapter.paces(d["conversation"], typing=True):
                     await limiter.wait(pace.key, pace.per_s)
                 await adapter.typing(d["conversation"], d.get("meta") or {})
+
+    async def _preview(self, entry_id: bytes, data: str) -> None:
+        """Show one ``delta`` entry (see the module's docstring). Never retried."""
+        d = json.loads(data)
+        adapter = self._adapters.get(ChannelName(d["channel"]))
+        if adapter is None:
+            return
+        p = Preview(
+            conversation=str(d["conversation"]),
+            meta=dict(d.get("meta") or {}),
+            reply_id=str(d["reply_id"]),
+            text=str(d["text"]),
+            so_far=str(d.get("so_far") or d["text"]),
+            turn=str(d.get("turn") or d["reply_id"]),
+        )
+        conv = ConversationAddress(adapter.name, p.conversation).key()
+        newest = self._newest_preview.get(f"{conv}:{p.reply_id}")
+        if newest == entry_id:
+            del self._newest_preview[f"{conv}:{p.reply_id}"]
+        # One platform message per answered message: a take after a crash edits the same one.
+        key = f"{conv}:{p.turn}"
+        if not adapter.preview_replaces:
+            await adapter.preview(p, None)
+            return
+        if newest is not None and newest != entry_id:
+            return  # a newer preview of this reply waits and shows all this one would
+        editing = K.PREVIEW_EDITING + key
+        if not await self._r.set(editing, self.consumer, nx=True, px=LEASE_MS):
+            return  # another replica edits it right now
+        try:
+            raw: Any = await self._r.get(K.PREVIEW + key)
+            shown = raw.decode() if isinstance(raw, bytes) else raw
+            if shown is not None and shown.startswith("final:"):
+                return  # the checked reply has replaced the preview already
+            limiter = self._limiter(adapter)
+            paces = adapter.paces(p.conversation, preview=True)
+            if not await limiter.try_take([(pace.key, pace.per_s) for pace in paces]):
+                return  # no free slot now: a later preview, or the final reply, shows it
+            try:
+                handle = await adapter.preview(p, shown)
+            except RetryLater as exc:
+                if exc.hold is not None:
+                    await limiter.hold(exc.hold, exc.delay_s)
+                raise
+            if handle:
+                await self._keep_preview(
+                    keys=[K.PREVIEW + key], args=[handle, self._settings.dedupe_ttl_s]
+                )
+        finally:
+            await self._r.delete(editing)
+
+    async def _claim_streamed(self, out: Outbound) -> str | None:
+        """The preview message the first message of ``out``'s reply 0 replaces (None: none
+        was shown, it is sent as usual). Late previews of it are refused from here on; one
+        in flight finishes first."""
+        if out.streamed is None or not self._adapters[out.channel].preview_replaces:
+            return None
+        key = f"{out.conversation_key}:{out.in_reply_to or out.streamed}"
+        args = [self._settings.dedupe_ttl_s]
+        await self._claim_preview(keys=[K.PREVIEW + key], args=args)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + LEASE_MS / 1000
+        while loop.time() < until:
+            if not await self._r.exists(K.PREVIEW_EDITING + key):
+                break
+            await asyncio.sleep(0.05)
+        # Again: a preview that was sending its first message meanwhile has kept its handle.
+        handle = await self._claim_preview(keys=[K.PREVIEW + key], args=args)
+        text = handle.decode() if isinstance(handle, bytes) else str(handle or "")
+        return text or None
 
     async def _deliver_through_hiccups(self, entry_id: bytes, out: Outbound) -> bool:
         """``_deliver``, retried in place when Redis fails under it (dead pooled connections
@@ -270,7 +383,8 @@ class Delivery:
             for number, part in enumerate(rendered.parts):
                 if await self._lease(conv, entry_id, marks[number]):
                     continue
-                sent = await self._send_part(adapter, out, entry_id, part, number)
+                shown = await self._claim_streamed(out) if index == number == 0 else None
+                sent = await self._send_part(adapter, out, entry_id, part, number, shown)
                 if sent is None:
                     return False
                 if not sent:  # refused: the rest of this reply is not sent either
@@ -287,10 +401,12 @@ class Delivery:
         entry_id: bytes,
         part: Any,
         number: int,
+        shown: str | None = None,
     ) -> bool | None:
-        """Send one message at the platform's pace, retrying: True once sent, False when the
-        platform refused it for good, None after ``MAX_ATTEMPTS`` failed sends (the entry
-        stays pending for the claim loop)."""
+        """Send one message at the platform's pace, retrying (as an edit of preview message
+        ``shown`` when there is one): True once sent, False when the platform refused it for
+        good, None after ``MAX_ATTEMPTS`` failed sends (the entry stays pending for the
+        claim loop)."""
         channel, conv = out.channel.value, out.conversation_key
         limiter = self._limiter(adapter)
         attempt = 0
@@ -298,7 +414,10 @@ class Delivery:
             for pace in adapter.paces(out.conversation):
                 await limiter.wait(pace.key, pace.per_s)
             try:
-                await adapter.send(out, part, number)
+                if shown is None:
+                    await adapter.send(out, part, number)
+                else:
+                    await adapter.replace(out, part, shown)
                 DELIVERED.labels(channel).inc()
                 return True
             except RetryLater as exc:

@@ -35,6 +35,21 @@ return 0
 """
 
 
+# KEYS: slot keys. ARGV: now_ms, then one interval_ms per key. Takes a slot of every key only
+# if each is free now (a send that must not wait: a preview); 1 when taken, else 0.
+_TRY = """
+local now = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > now then return 0 end
+end
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[i + 1])
+  redis.call('SET', KEYS[i], now + interval, 'PX', interval + 60000)
+end
+return 1
+"""
+
+
 class RateLimiter:
     """Spacing of sends per key, shared through Redis."""
 
@@ -43,6 +58,7 @@ class RateLimiter:
         self._ns = K.RATE + namespace + ":"
         self._take = r.register_script(_TAKE)
         self._hold = r.register_script(_HOLD)
+        self._try = r.register_script(_TRY)
 
     async def wait(self, key: str, per_second: float) -> None:
         """Sleep until this caller's slot for ``key`` (at most ``per_second`` sends a second)."""
@@ -51,6 +67,16 @@ class RateLimiter:
         delay = (slot - now_ms) / 1000
         if delay > 0:
             await asyncio.sleep(delay)
+
+    async def try_take(self, paces: list[tuple[str, float]]) -> bool:
+        """A slot of every ``(key, per_second)`` now, or none: False when any is taken (the
+        caller skips its send instead of waiting)."""
+        if not paces:
+            return True
+        now_ms = int(time.time() * 1000)
+        keys = [self._ns + key for key, _ in paces]
+        args = [now_ms, *(int(1000 / per_s) for _, per_s in paces)]
+        return bool(await self._try(keys=keys, args=args))
 
     async def hold(self, key: str, seconds: float) -> None:
         """No send for ``key`` before ``seconds`` from now (the platform said retry_after)."""

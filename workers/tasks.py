@@ -28,6 +28,7 @@ from typing import Any, Literal
 import redis
 from celery import signals
 
+from brain.generation_grounded import delta_sink
 from brain.types import HistoryItem, Session, Turn
 from channels import constants as K
 from channels.log_ids import bind
@@ -43,7 +44,7 @@ from workers.handoff import state as handoff
 from workers.handoff.announce import announce
 from workers.handoff.timeout import schedule as schedule_timeout
 from workers.memory import dump_session, load_session, remember, transcript_text
-from workers.outgoing import typing_fields, unnumbered
+from workers.outgoing import Previews, typing_fields, unnumbered
 from workers.turn_store import (
     ANSWERED_BEFORE,
     COMMITTED,
@@ -151,12 +152,19 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
         session = load_session(r, conv)
         tokens_before = records.tokens_generated(ctx.brain)
         fields = typing_fields(inbound.channel, inbound.conversation, dict(inbound.meta))
+        # Each take has its own preview: a turn run again after a crash streams anew.
+        previews = Previews(r, inbound, f"{inbound.id}-{taken.attempts}")
+
+        def typing() -> None:
+            if not previews.shown:  # once the reply grows on screen, "typing…" only covers it
+                r.xadd(K.REPLY_STREAM, fields)  # type: ignore[arg-type]
+
         try:
             outgoing = run_guarded(
-                lambda: _respond(ctx, inbound, session),
+                lambda: _respond(ctx, inbound, session, previews),
                 limit_s=settings.turn_time_limit_s,
                 lock=lock,
-                typing=lambda: r.xadd(K.REPLY_STREAM, fields),  # type: ignore[arg-type]
+                typing=typing,
             )
         except LockLost:
             log.warning("turn of %s lost its lock mid-turn; it stops without a reply", conv)
@@ -165,6 +173,9 @@ def _answer_next(ctx: WorkerContext, conv: str, lock: ConversationLock) -> None:
             log.error("turn of %s ran past its time limit; the customer gets an apology", conv)
             session = load_session(r, conv)  # the abandoned work may still touch the old one
             outgoing = _apology(inbound, session, settings)
+        finally:
+            previews.close()
+        outgoing = previews.mark(outgoing)  # the checked reply replaces what streamed
     batches = [Batch(o.conversation_key, len(o.replies), unnumbered(o)) for o in outgoing]
     done = _commit(
         lock, conv, taken.raw, done_key, dump_session(session), settings, batches, letter
@@ -212,8 +223,11 @@ def _apology(inbound: Inbound, session: Session, settings: Settings) -> list[Out
     return [_to_customer(inbound, [Reply(text=APOLOGY)])]
 
 
-def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Outbound]:
-    """Route the message (bot or agent), run the brain, and update the transcript."""
+def _respond(
+    ctx: WorkerContext, inbound: Inbound, session: Session, previews: Previews | None = None
+) -> list[Outbound]:
+    """Route the message (bot or agent), run the brain (its checked sentences streaming to
+    ``previews`` as they are generated), and update the transcript."""
     settings = ctx.settings
     # The transcript calls the customer "user", as the brain's prompts do.
     author: Literal["agent", "system", "user"] = (
@@ -232,11 +246,14 @@ def _respond(ctx: WorkerContext, inbound: Inbound, session: Session) -> list[Out
 
     guard = GuessGuard(ctx.redis, getattr(ctx.brain, "nlu", None))  # the brain's entity finder
     check = guard.before(inbound, session)
+    sink = delta_sink.set(previews)
     try:
         replies = ctx.brain.respond(Turn(message=inbound, session=session))
     except Exception:
         log.exception("the brain failed on a turn of %s", inbound.conversation_key)
         replies = [Reply(text=APOLOGY)]
+    finally:
+        delta_sink.reset(sink)
     guard.after(inbound, session, check)
     remember(session, HistoryItem(role="user", text=transcript_text(inbound)), _max(settings))
     extra = handoff.after_brain(inbound, session, replies, settings, schedule_timeout)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.api.render import reply_event
-from channels.base import LivePublisher, Pace, Rendered
+from channels.base import LivePublisher, Pace, Preview, Rendered
 from channels.schema import ChannelName, Outbound
 
 
@@ -14,6 +14,7 @@ class ApiAdapter:
     """Delivers replies to a waiting ``/api/chat`` request."""
 
     name = ChannelName.api
+    preview_replaces = False
 
     def __init__(self, live: LivePublisher) -> None:
         self._live = live
@@ -22,7 +23,9 @@ class ApiAdapter:
         """Reply ``index`` as the one event the waiting request collects."""
         return Rendered((reply_event(out, index),))
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
         """A waiting request takes replies as fast as they come."""
         return ()
 
@@ -32,6 +35,14 @@ class ApiAdapter:
 
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:
         """A blocking HTTP request has no typing indicator."""
+
+    async def preview(self, p: Preview, shown: str | None) -> str | None:
+        """A blocking HTTP request answers once, with the whole checked replies."""
+        return None
+
+    async def replace(self, out: Outbound, part: dict[str, Any], shown: str) -> None:
+        """Never asked (``preview`` returns no handle); a plain send."""
+        await self.send(out, part, 0)
 
     async def close(self) -> None:
         """Nothing to release."""

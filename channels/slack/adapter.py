@@ -14,6 +14,11 @@ Sending: each reply is one or more messages (``render_reply``); the gateway's de
 them one at a time, 1/s per channel, and marks each once posted, so a retried reply resumes
 where it stopped. The client retries a 429 once after its ``Retry-After``; a 429 after that
 is ``RetryLater``.
+
+Streaming: a reply being generated is posted at its first checked sentence and grows by
+``chat.update`` at the channel's pace (``preview``); the final reply's first message updates
+that message (``replace``) instead of posting a second one. Slack's own streaming methods
+(``chat.startStream`` …) stream only in assistant threads; ``chat.update`` works everywhere.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import aiohttp
@@ -32,7 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels import handoff, payloads
-from channels.base import ChannelHost, DeliveryFailed, Pace, Rendered, RetryLater
+from channels.base import ChannelHost, DeliveryFailed, Pace, Preview, Rendered, RetryLater
 from channels.schema import ChannelName, Inbound, Outbound
 from channels.slack.config import SlackConfig
 from channels.slack.console import COMMAND, AgentsConsole
@@ -44,12 +49,13 @@ from channels.slack.parse import (
     split_conversation,
 )
 from channels.slack.private import DirectMessages
-from channels.slack.render import SlackMessage, render_reply
+from channels.slack.render import SlackMessage, render_reply, split_mrkdwn, to_mrkdwn
 from channels.slack.requests import guarded
 
 log = logging.getLogger(__name__)
 
 PER_CHANNEL_PER_S = 1.0  # chat.postMessage: about one message a second per channel
+PREVIEW_UPDATES_PER_S = 0.5  # chat.update is Tier 3 (~50/min a workspace): previews take 30
 RATE_LIMIT_RETRIES = 1  # the client's own retries of a 429, before RetryLater
 NETWORK_RETRY_S = 2.0
 # Errors after which the same message will never be accepted.
@@ -77,6 +83,7 @@ class SlackChannel:
     """The bolt app of this gateway, its listeners, and the channel adapter."""
 
     name = ChannelName.slack
+    preview_replaces = True  # a preview updates one message to all the text so far
 
     def __init__(self, host: ChannelHost, config: SlackConfig) -> None:
         self._host = host
@@ -240,12 +247,17 @@ class SlackChannel:
         """Reply ``index`` as Slack messages (``channels.slack.render.render_reply``)."""
         return render_reply(out.replies[index])
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
-        """About one message a second per Slack channel (``chat.postMessage``)."""
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
+        """About one message a second per Slack channel (``chat.postMessage``); a preview
+        also takes a slot of the workspace's ``chat.update`` budget (Tier 3, ~50/min), of
+        which previews use ``PREVIEW_UPDATES_PER_S`` and final replies the rest."""
         if typing:
             return ()
         channel, _ = split_conversation(conversation)
-        return (Pace(f"channel:{channel}", PER_CHANNEL_PER_S),)
+        paces = (Pace(f"channel:{channel}", PER_CHANNEL_PER_S),)
+        return (*paces, Pace("chat.update", PREVIEW_UPDATES_PER_S)) if preview else paces
 
     async def send(self, out: Outbound, part: SlackMessage, number: int) -> None:
         """Post one message. A handoff's opening message becomes the thread of that handoff,
@@ -260,8 +272,43 @@ class SlackChannel:
         if handoff_for and opening:
             await handoff.opened(self._host.redis, handoff_for, ts, self._config.session_ttl_s)
 
-    async def _post(self, channel: str, message: SlackMessage, thread: str | None) -> str:
+    async def preview(self, p: Preview, shown: str | None) -> str | None:
+        """The checked text so far as one message: posted first, then updated. Returns its
+        ts."""
+        if p.meta.get("handoff_for"):
+            return None  # previews are for the customer's own conversation
+        channel, thread = split_conversation(p.conversation)
+        thread = p.meta.get("thread_ts") or thread
+        sections = split_mrkdwn(to_mrkdwn(p.so_far))
+        if len(sections) != 1:
+            return shown  # the final reply splits it; a preview stays one message
+        message = SlackMessage(sections[0], [{"type": "section", "text": _mrkdwn(sections[0])}])
+        if shown is None:
+            return await self._post(channel, message, thread)
+        with _translated(channel):
+            await self.client.chat_update(
+                channel=channel, ts=shown, text=message.text, blocks=message.blocks
+            )
+        return shown
+
+    async def replace(self, out: Outbound, part: SlackMessage, shown: str) -> None:
+        """The first message of the final reply as an update of the preview message
+        ``shown``; posted anew when Slack cannot update it."""
+        channel, _ = split_conversation(out.conversation)
         try:
+            with _translated(channel):
+                await self.client.chat_update(
+                    channel=channel, ts=shown, text=part.text, blocks=part.blocks
+                )
+            return
+        except DeliveryFailed as exc:
+            if "message_not_found" not in str(exc) and "cant_update_message" not in str(exc):
+                raise
+            log.warning("Slack could not update preview %s (%s); posting", shown, exc)
+        await self.send(out, part, 0)
+
+    async def _post(self, channel: str, message: SlackMessage, thread: str | None) -> str:
+        with _translated(channel):
             try:
                 resp = await self.client.chat_postMessage(
                     channel=channel,
@@ -283,24 +330,6 @@ class SlackChannel:
                     unfurl_links=False,
                     unfurl_media=False,
                 )
-        except SlackApiError as exc:
-            status, error = exc.response.status_code, _error(exc)
-            if status == 429 or error == "ratelimited":
-                wait = _retry_after(exc)
-                reason = f"Slack rate limit for {channel}"
-                raise RetryLater(wait, reason, hold=f"channel:{channel}") from exc
-            if error in GONE:
-                raise DeliveryFailed(f"Slack channel {channel}: {error}") from exc
-            if status >= 500 or error in (
-                "internal_error",
-                "fatal_error",
-                "service_unavailable",
-                "request_timeout",
-            ):
-                raise RetryLater(NETWORK_RETRY_S, f"Slack error {status} {error}") from exc
-            raise DeliveryFailed(f"Slack channel {channel}: {error or status}") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryLater(NETWORK_RETRY_S, f"Slack unreachable: {exc!r}") from exc
         return str(resp["ts"])
 
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:
@@ -313,6 +342,35 @@ class _QuietBolt(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _translated(channel: str) -> Iterator[None]:
+    """Slack's errors as the delivery loop's: ``RetryLater`` or ``DeliveryFailed``."""
+    try:
+        yield
+    except SlackApiError as exc:
+        status, error = exc.response.status_code, _error(exc)
+        if status == 429 or error == "ratelimited":
+            wait = _retry_after(exc)
+            reason = f"Slack rate limit for {channel}"
+            raise RetryLater(wait, reason, hold=f"channel:{channel}") from exc
+        if error in GONE:
+            raise DeliveryFailed(f"Slack channel {channel}: {error}") from exc
+        if status >= 500 or error in (
+            "internal_error",
+            "fatal_error",
+            "service_unavailable",
+            "request_timeout",
+        ):
+            raise RetryLater(NETWORK_RETRY_S, f"Slack error {status} {error}") from exc
+        raise DeliveryFailed(f"Slack channel {channel}: {error or status}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise RetryLater(NETWORK_RETRY_S, f"Slack unreachable: {exc!r}") from exc
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
 
 
 def _error(exc: SlackApiError) -> str:

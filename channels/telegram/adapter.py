@@ -11,6 +11,12 @@ delivery sends them one at a time at this adapter's pace (1/s per chat, 30/s per
 each once sent, so a retried reply resumes where it stopped. PTB does not retry requests
 itself (``HTTPXRequest`` makes one attempt; httpx's transport has no retries), so a send is
 never doubled by the client.
+
+Streaming: a reply being generated shows as one message that grows (``preview``: the first
+checked sentence is sent, later ones edit it, at the chat's pace), and the final reply's first
+message is an edit of it (``replace``), keyboard and all, not a second message.
+``sendMessageDraft`` (Bot API 9.3) streams drafts only in bots with forum topics enabled, so
+edits are what every bot can do.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import html
 import logging
 import re
 import warnings
+from collections.abc import Iterator
 from datetime import timedelta
 
 from prometheus_client import Counter
@@ -40,12 +47,19 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
 from channels import payloads
-from channels.base import ChannelHost, DeliveryFailed, Pace, Rendered, RetryLater
+from channels.base import ChannelHost, DeliveryFailed, Pace, Preview, Rendered, RetryLater
 from channels.errors import Unavailable
 from channels.schema import ChannelName, Outbound
 from channels.telegram.config import TelegramConfig
 from channels.telegram.parse import parse_update
-from channels.telegram.render import Op, PhotoOp, TextOp, render_reply
+from channels.telegram.render import (
+    TEXT_LIMIT,
+    Op,
+    PhotoOp,
+    TextOp,
+    markdown_to_html,
+    render_reply,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +95,7 @@ class TelegramChannel:
     """The PTB ``Application`` of this gateway, the inbound path, and the channel adapter."""
 
     name = ChannelName.telegram
+    preview_replaces = True  # a preview edits one message to all the text so far
 
     def __init__(self, host: ChannelHost, config: TelegramConfig) -> None:
         self._host = host
@@ -203,9 +218,12 @@ class TelegramChannel:
         """Reply ``index`` as Telegram messages (``channels.telegram.render.render_reply``)."""
         return render_reply(out.replies[index])
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
         """1 message a second per chat and 30 per bot; a typing indicator takes a slot of the
-        per-bot limit only, so a chat's 1/s is kept for its replies."""
+        per-bot limit only, so a chat's 1/s is kept for its replies. A preview (a message
+        sent or edited) counts as a message."""
         bot = Pace("bot", PER_BOT_PER_S)
         return (bot,) if typing else (Pace(f"chat:{conversation}", PER_CHAT_PER_S), bot)
 
@@ -214,8 +232,51 @@ class TelegramChannel:
         ``DeliveryFailed``."""
         await self._send_op(_chat_id(out.conversation), part)
 
+    async def preview(self, p: Preview, shown: str | None) -> str | None:
+        """The checked text so far as one message: sent first, then edited. Returns its
+        message id."""
+        chat_id = _chat_id(p.conversation)
+        text = markdown_to_html(p.so_far)
+        if len(text) > TEXT_LIMIT:
+            return shown  # the final reply splits it; a preview stays one message
+        with _translated(chat_id):
+            if shown is None:
+                message = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+                return str(message.message_id)
+            try:
+                await self.bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=int(shown), parse_mode=ParseMode.HTML
+                )
+            except BadRequest as exc:
+                if not _not_modified(exc):
+                    raise
+            return shown
+
+    async def replace(self, out: Outbound, part: Op, shown: str) -> None:
+        """The first message of the final reply as an edit of the preview message ``shown``;
+        a new message when the preview cannot take it (a photo, a deleted preview)."""
+        chat_id = _chat_id(out.conversation)
+        if isinstance(part, TextOp):
+            with _translated(chat_id):
+                try:
+                    await self.bot.edit_message_text(
+                        part.html,
+                        chat_id=chat_id,
+                        message_id=int(shown),
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=part.keyboard,
+                    )
+                    return
+                except BadRequest as exc:
+                    if _not_modified(exc):
+                        return
+                    if _chat_gone(exc):
+                        raise
+                    log.warning("Telegram refused to edit preview %s (%s); sending", shown, exc)
+        await self._send_op(chat_id, part)
+
     async def _send_op(self, chat_id: int, op: Op) -> None:
-        try:
+        with _translated(chat_id):
             if isinstance(op, PhotoOp):
                 try:
                     await self.bot.send_photo(
@@ -232,20 +293,6 @@ class TelegramChannel:
                     log.warning("Telegram refused photo %s (%s); sending text", op.photo, exc)
                     op = op.fallback
             await self._send_text(chat_id, op)
-        except RetryAfter as exc:
-            wait = _seconds(exc)
-            reason = f"Telegram flood control for chat {chat_id}"
-            raise RetryLater(wait, reason, hold=f"chat:{chat_id}") from exc
-        except (Forbidden, ChatMigrated) as exc:
-            raise DeliveryFailed(f"chat {chat_id}: {exc}") from exc
-        except BadRequest as exc:
-            raise DeliveryFailed(f"chat {chat_id}: {exc}") from exc
-        except TimedOut as exc:
-            # Ambiguous: Telegram may have the message. Retrying risks a double, dropping
-            # risks a loss; the design says never lose an acknowledged reply.
-            raise RetryLater(NETWORK_RETRY_S, f"Telegram timed out: {exc}") from exc
-        except NetworkError as exc:
-            raise RetryLater(NETWORK_RETRY_S, f"Telegram unreachable: {exc}") from exc
 
     async def _send_text(self, chat_id: int, op: TextOp) -> None:
         try:
@@ -265,6 +312,31 @@ class TelegramChannel:
         chat_id = _chat_id(conversation)
         with contextlib.suppress(TelegramError):
             await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
+
+
+@contextlib.contextmanager
+def _translated(chat_id: int) -> Iterator[None]:
+    """Telegram's errors as the delivery loop's: ``RetryLater`` or ``DeliveryFailed``."""
+    try:
+        yield
+    except RetryAfter as exc:
+        wait = _seconds(exc)
+        reason = f"Telegram flood control for chat {chat_id}"
+        raise RetryLater(wait, reason, hold=f"chat:{chat_id}") from exc
+    except (Forbidden, ChatMigrated) as exc:
+        raise DeliveryFailed(f"chat {chat_id}: {exc}") from exc
+    except BadRequest as exc:
+        raise DeliveryFailed(f"chat {chat_id}: {exc}") from exc
+    except TimedOut as exc:
+        # Ambiguous: Telegram may have the message. Retrying risks a double, dropping
+        # risks a loss; the design says never lose an acknowledged reply.
+        raise RetryLater(NETWORK_RETRY_S, f"Telegram timed out: {exc}") from exc
+    except NetworkError as exc:
+        raise RetryLater(NETWORK_RETRY_S, f"Telegram unreachable: {exc}") from exc
+
+
+def _not_modified(exc: BadRequest) -> bool:
+    return "message is not modified" in str(exc).lower()
 
 
 def _chat_id(conversation: str) -> int:

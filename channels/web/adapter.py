@@ -13,9 +13,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from channels import constants as K
-from channels.base import LivePublisher, Pace, Rendered
+from channels.base import LivePublisher, Pace, Preview, Rendered
 from channels.schema import ChannelName, Outbound
-from channels.web.render import TYPING, conversation_key, reply_frame
+from channels.web.render import TYPING, conversation_key, delta_frame, reply_frame
 
 LOG_KEEP = 200  # reply frames kept per conversation for resume and reload
 
@@ -24,6 +24,7 @@ class WebAdapter:
     """Logs each reply frame for resume, then publishes it to the visitor's live channel."""
 
     name = ChannelName.web
+    preview_replaces = False  # delta frames append
 
     def __init__(self, r: aioredis.Redis, live: LivePublisher, log_ttl_s: int) -> None:
         self._r = r
@@ -31,10 +32,14 @@ class WebAdapter:
         self._ttl = log_ttl_s
 
     def render(self, out: Outbound, index: int) -> Rendered[dict[str, Any]]:
-        """Reply ``index`` as one reply frame."""
-        return Rendered((reply_frame(out.first_seq + index, out.replies[index]),))
+        """Reply ``index`` as one reply frame (reply 0 of a streamed ``out`` names the
+        preview it replaces)."""
+        reply_id = out.streamed if index == 0 else None
+        return Rendered((reply_frame(out.first_seq + index, out.replies[index], reply_id),))
 
-    def paces(self, conversation: str, *, typing: bool = False) -> tuple[Pace, ...]:
+    def paces(
+        self, conversation: str, *, typing: bool = False, preview: bool = False
+    ) -> tuple[Pace, ...]:
         """The widget takes replies as fast as they come."""
         return ()
 
@@ -54,6 +59,16 @@ class WebAdapter:
     async def typing(self, conversation: str, meta: dict[str, str]) -> None:
         """Show the typing indicator on the visitor's open widget, if any."""
         await self._live.publish(conversation_key(conversation), TYPING)
+
+    async def preview(self, p: Preview, shown: str | None) -> str | None:
+        """A delta frame to the visitor's open widget, if any: live only, never logged (the
+        final reply frame is what a resume replays)."""
+        await self._live.publish(conversation_key(p.conversation), delta_frame(p.reply_id, p.text))
+        return None
+
+    async def replace(self, out: Outbound, part: dict[str, Any], shown: str) -> None:
+        """The widget replaces a preview by the reply frame's ``reply_id``: a plain send."""
+        await self.send(out, part, 0)
 
     async def close(self) -> None:
         """Nothing of its own to release (Redis belongs to the gateway)."""

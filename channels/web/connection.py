@@ -19,7 +19,7 @@ from channels.web import tokens as web_tokens
 from channels.web.adapter import newest_seq, read_log
 from channels.web.config import WebConfig
 from channels.web.parse import BadFrame, MessageFrame, ResumeFrame, parse_frame, to_inbound
-from channels.web.render import TYPING, error_frame
+from channels.web.render import TYPING, delta_frame, error_frame
 from channels.web.sequence import Delivered
 from channels.web.socket import VisitorSocket, WebSocketDisconnect
 
@@ -142,6 +142,10 @@ class VisitorConnection:
             async with self._out:
                 if kind == "typing":
                     await self._send(TYPING)
+                elif kind == "delta":  # a preview: live only, in the order it came
+                    await self._send(
+                        delta_frame(str(event.get("reply_id", "")), str(event.get("text", "")))
+                    )
                 elif kind == "reply":
                     await self._offer(event)
 

@@ -121,6 +121,20 @@ class FakeSlack:
                 and (thread_ts is None or c.thread_ts == thread_ts)
             ]
 
+    def shown(self, channel: str) -> list[str]:
+        """What ``channel`` shows now: each posted message's section texts, after its
+        ``chat.update`` calls, oldest first."""
+        messages: dict[str, str] = {}
+        with self._lock:
+            for c in self.calls:
+                if c.answered != "ok" or c.channel != channel:
+                    continue
+                if c.method == "chat.postMessage" and c.ts is not None:
+                    messages[c.ts] = c.block_texts or c.text
+                elif c.method == "chat.update" and str(c.params.get("ts")) in messages:
+                    messages[str(c.params.get("ts"))] = c.block_texts or c.text
+        return [messages[ts] for ts in sorted(messages, key=float)]
+
     def push_envelope(self, envelope: dict[str, Any]) -> None:
         """Send ``envelope`` to the Socket Mode client (now, or once one connects)."""
         with self._lock:

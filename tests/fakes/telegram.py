@@ -2,6 +2,8 @@
 registered by ``tests/conftest.py``).
 
 It answers the methods python-telegram-bot calls (``getMe``, ``sendMessage``, ``sendPhoto``,
+``editMessageText`` (the chat's messages are kept, so ``shown`` tells what a chat shows now;
+an edit to the same text is refused as Telegram does, "message is not modified"),
 ``sendChatAction``, ``answerCallbackQuery``, ``setWebhook``, ``deleteWebhook``, ``getUpdates``,
 …) at ``/bot<token>/<method>``, records every call, can answer the next N calls of a method with
 a 429 flood-control error, and serves updates queued with ``push_update`` to ``getUpdates``.
@@ -72,6 +74,7 @@ class FakeTelegram:
         self._updates: dict[str, list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()  # chats that answer 403 "bot was blocked by the user"
         self._message_ids = itertools.count(1)
+        self.messages: dict[tuple[int, int], str] = {}  # (chat, message_id) → text now
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self.server = BackgroundServer(app)
@@ -115,6 +118,11 @@ class FakeTelegram:
                 and (method is None or c.method == method)
                 and (not ok_only or c.answered == "ok")
             ]
+
+    def shown(self, chat_id: int) -> list[str]:
+        """The texts chat ``chat_id`` shows now (after edits), oldest first."""
+        with self._lock:
+            return [t for (c, _), t in sorted(self.messages.items()) if c == chat_id]
 
     def calls_of(self, method: str) -> list[Call]:
         with self._lock:
@@ -186,6 +194,8 @@ class FakeTelegram:
             return _error(401, "Unauthorized")
         if method == "getUpdates":
             return _ok(await self._get_updates(token, params))
+        if method == "editMessageText":
+            return self._edit(params)
         handler = _RESULTS.get(method)
         if handler is None:
             return _error(404, f"Not Found: method {method} is not faked")
@@ -207,9 +217,37 @@ class FakeTelegram:
                     return list(queue)
             await asyncio.sleep(0.05)
 
+    def _edit(self, params: dict[str, Any]) -> web.Response:
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        with self._lock:
+            if key not in self.messages:
+                return _error(400, "Bad Request: message to edit not found")
+            if self.messages[key] == params.get("text", "") and "reply_markup" not in params:
+                return _error(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message",
+                )
+            self.messages[key] = params.get("text", "")
+        message = {
+            "message_id": key[1],
+            "date": int(time.time()),
+            "edit_date": int(time.time()),
+            "chat": {"id": key[0], "type": "private"},
+            "from": BOT_USER,
+            "text": params.get("text", ""),
+        }
+        return _ok(message)
+
     def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
+        message_id = next(self._message_ids)
+        with self._lock:
+            self.messages[(int(params["chat_id"]), message_id)] = content.get(
+                "text", content.get("caption", "")
+            )
         return {
-            "message_id": next(self._message_ids),
+            "message_id": message_id,
             "date": int(time.time()),
             "chat": {"id": int(params["chat_id"]), "type": "private"},
             "from": BOT_USER,

@@ -20,19 +20,61 @@ shop's brain would say. Commands (the message text):
   conversation, as the shop brain's ``thanks`` does)
 - ``crash``           → kills the process running the turn (SIGKILL): a poison message
 - ``hang: S X``       → like ``sleep``, but in a loop that nothing interrupts (a stuck generation)
+- ``stream: X``       → X is what the model "generates", word by word: each word goes through the
+                        brain's real grounding gate (``brain.generation_grounded.release_checked``)
+                        against the facts of order OG-10231 (``STREAM_FACTS``), as the dialogue's
+                        rewording does; the reply is the released text, or the grounded text
+                        (``STREAM_GROUNDED``) when a sentence failed. The model is the one double.
+- ``streamcrash: X``  → like ``stream``, but the first take of the message kills its process
+                        (SIGKILL) after the first sentence was released, mid-stream
 - anything else       → "you said: <text>" (payloads answer "clicked: <payload>"; an
   ``intent:NAME`` payload is taken as NAME, as the shop brain takes it)
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from brain.config import BrainConfig
+from brain.generation_grounded import release_checked
+from brain.grounding import Facts, check
 from brain.types import Turn
 from channels.schema import Button, Product, Reply
+
+STREAM_GROUNDED = "Order OG-10231 has shipped with DHL, tracking number JD01460894152528."
+STREAM_FACTS = Facts(
+    STREAM_GROUNDED + " It was placed on 2025-02-01 and shipped on 2025-02-03.",
+    required=["OG-10231"],
+)
+STREAM_PAUSE_S = 0.05  # between words: a model takes its time
+
+
+def scripted_model(text: str, die_at: int | None = None) -> Iterator[str]:
+    """The words of ``text`` as a model would stream them (the one test double); with
+    ``die_at``, the process is killed before that word."""
+    for n, word in enumerate(text.split(" ")):
+        time.sleep(STREAM_PAUSE_S)
+        if n == die_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield word if n == 0 else " " + word
+
+
+def _first_take(message_id: str) -> bool:
+    """True the first time a process asks about ``message_id`` (a marker file: takes of one
+    message may run in different processes)."""
+    digest = hashlib.sha256(message_id.encode()).hexdigest()[:16]
+    marker = Path(tempfile.gettempdir()) / f"omnigate-streamcrash-{digest}"
+    try:
+        marker.touch(exist_ok=False)
+        return True
+    except FileExistsError:
+        return False
 
 
 class ScriptBrain:
@@ -135,6 +177,11 @@ class ScriptBrain:
             intent = rest.split(" ", 1)[0]
             turn.session.last_intent = intent
             return [Reply(text=f"taken as {intent}")]
+        if cmd in ("stream", "streamcrash"):
+            die_at = 6 if cmd == "streamcrash" and _first_take(msg.id) else None
+            released = release_checked(scripted_model(rest, die_at), STREAM_FACTS)
+            ok = released.ok and check(released.text, STREAM_FACTS).ok
+            return [Reply(text=released.text if ok else STREAM_GROUNDED)]
         if cmd == "handoff":
             return [Reply(text="Connecting you with a human.", handoff=True)]
         return [Reply(text=f"you said: {text}")]

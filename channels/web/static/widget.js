@@ -19,6 +19,12 @@
  * textContent; there is no innerHTML anywhere in this file. Links and images accept https: or
  * relative URLs only. The UI lives in a shadow root, isolated from the host page's CSS.
  *
+ * Streaming: while the bot's reply is generated, {"type":"delta","reply_id","text"} frames
+ * append checked text to a preview bubble (class "streaming"); the reply frame with the same
+ * reply_id replaces it with the whole checked reply. A reply frame also drops any preview left
+ * over (its deltas were lost, or its turn ended otherwise); deltas of a reply already shown
+ * are ignored.
+ *
  * window.omnigate = {open(), close(), toggle()} lets the page open the chat from its own links.
  */
 (function () {
@@ -431,6 +437,29 @@
     }
     place(wrap, seq);
   }
+  var previews = {}; // reply_id -> {wrap, bubble, text}: replies shown while generated
+  var finished = {}; // reply_id -> true once its reply frame came
+  function renderDelta(id, text) {
+    if (finished[id]) return;
+    var p = previews[id];
+    if (!p) {
+      var wrap = el("div", { className: "wrap streaming", "data-reply-id": id });
+      var bubble = el("div", { className: "msg bot streaming", "aria-busy": "true" });
+      wrap.appendChild(bubble);
+      // After the visitor's messages that follow the newest reply, before the next reply.
+      place(wrap, state.lastSeq + 0.99);
+      p = previews[id] = { wrap: wrap, bubble: bubble, text: "" };
+    }
+    p.text += text;
+    p.bubble.textContent = "";
+    renderMarkdown(p.text, p.bubble);
+    scrollDown();
+  }
+  function dropPreview(id) {
+    var node = previews[id] && previews[id].wrap;
+    if (node && node.parentNode) node.parentNode.removeChild(node);
+    delete previews[id];
+  }
   function renderButtons(buttons) {
     var box = el("div", { className: "buttons", role: "group", "aria-label": "Suggested replies" });
     buttons.forEach(function (b) {
@@ -712,7 +741,12 @@
     if (!frame || typeof frame !== "object") return;
     if (frame.type === "reply" && typeof frame.seq === "number" && frame.reply) {
       showTyping(false);
+      if (typeof frame.reply_id === "string") {
+        finished[frame.reply_id] = true;
+        dropPreview(frame.reply_id);
+      }
       if (rendered[frame.seq]) return;
+      Object.keys(previews).forEach(dropPreview); // left over: its reply came without its id
       rendered[frame.seq] = true;
       var live = frame.seq > state.lastSeq;
       state.lastSeq = Math.max(state.lastSeq, frame.seq);
@@ -723,7 +757,11 @@
         badge.textContent = String(state.unread);
         badge.removeAttribute("hidden");
       }
+    } else if (frame.type === "delta" && typeof frame.reply_id === "string") {
+      showTyping(false);
+      renderDelta(frame.reply_id, String(frame.text || ""));
     } else if (frame.type === "typing") {
+      if (Object.keys(previews).length) return; // the reply is already growing on screen
       showTyping(true);
     } else if (frame.type === "error") {
       note(String(frame.error || "something went wrong"));
