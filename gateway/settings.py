@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     # top N of the encoder's 6 layers, for N epochs, on at most N rows of each intent (0: all).
     # The defaults are the shipped model's; another value trains (and caches) another model.
     intent_tuned_layers: int = Field(3, alias="OMNIGATE_INTENT_TUNED_LAYERS", ge=1, le=6)
-    intent_epochs: int = Field(2, alias="OMNIGATE_INTENT_EPOCHS", ge=1, le=50)
+    intent_epochs: int = Field(3, alias="OMNIGATE_INTENT_EPOCHS", ge=1, le=50)
     intent_per_intent: int = Field(0, alias="OMNIGATE_INTENT_PER_INTENT", ge=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
