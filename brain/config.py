@@ -28,6 +28,9 @@ class LlmConfig:
     max_new_tokens: int  # per generated reply
     batch_size: int  # the most generations one decoding step runs together
     timeout_s: float = 20.0  # one generation's time budget; past it the grounded text is sent
+    # While generating, a new reply expected to take longer than this is not started
+    # (``brain.generation``'s admission); 0 = always start.
+    admit_s: float = 0.0
     # An OpenAI-compatible chat-completions server (base URL, e.g. http://host:8000/v1)
     # instead of the model in this process; ``model`` is then the name sent to it.
     url: str | None = None

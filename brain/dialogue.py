@@ -21,7 +21,7 @@ from typing import Any
 
 from brain.flows import orders, product_info, products, talk
 from brain.flows.common import HUMAN, Answer, Context
-from brain.generation import GenerationError
+from brain.generation import GenerationBusy, GenerationError
 from brain.generation_grounded import release_checked
 from brain.grounding import check
 from brain.llm import Llm
@@ -305,6 +305,9 @@ class Dialogue:
         try:
             pieces = self.llm.stream(self._prompt(session, text, answer), REPHRASE_TOKENS)
             released = release_checked(pieces, answer.facts, style)
+        except GenerationBusy as exc:  # expected under load: admission said no
+            log.info("LLM busy, sending the grounded text: %s", exc)
+            return grounded
         except GenerationError as exc:  # a failed or slow generation must not fail the turn
             log.warning("LLM generation failed, sending the grounded text: %s", exc)
             return grounded

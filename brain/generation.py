@@ -6,6 +6,12 @@ prefilled together, then their cache rows are merged into the running cache) and
 soon as they finish, are cancelled, or run out of tokens, so a short reply never waits for a
 long one and a new request never waits for the batch to drain.
 
+Admission: with ``admit_s`` set, a new request is refused at once (``GenerationBusy``) when
+the service is already generating and expects the new reply to take longer than that, from
+the step times and reply lengths it has measured. The caller then sends its grounded text
+without waiting, so on a small CPU a burst of small talk cannot queue every turn behind it,
+while a GPU (fast steps) admits nearly everything.
+
 Rows of the running cache are left-padded to a common length; the attention mask hides the
 padding and per-row position ids keep RoPE positions right. Leading columns that every row
 pads are trimmed whenever rows leave.
@@ -21,7 +27,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Generator
+from collections import deque
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +39,10 @@ log = logging.getLogger(__name__)
 # How many prompts are prefilled in one forward pass when many arrive at once: bounds how
 # long the running requests stall for newcomers.
 PREFILL_CHUNK = 8
+# How many recent decoding steps the admission estimate fits its step-time line to.
+STEP_SAMPLES = 256
+# How many recent replies the admission estimate takes a long reply's length from.
+REPLY_SAMPLES = 64
 _END = object()  # end of a request's stream
 
 
@@ -41,6 +52,11 @@ class GenerationError(Exception):
 
 class GenerationTimeout(GenerationError):
     """The model did not finish within the caller's time budget."""
+
+
+class GenerationBusy(GenerationError):
+    """The service expects a new reply to take longer than its admission budget; nothing
+    was started, and the caller sends its grounded text at once."""
 
 
 @dataclass
@@ -62,17 +78,23 @@ class Stats:
     steps: int = 0  # decoding steps (one batched forward pass each)
     prefills: int = 0  # prefill passes (one per group of joining requests)
     max_batch_seen: int = 0
+    refused: int = 0  # requests turned away by admission (``GenerationBusy``)
 
 
 class GenerationService:
     """Continuous-batching generation on one model; thread-safe ``stream``/``generate``."""
 
-    def __init__(self, model: Any, tokenizer: Any, device: str, max_batch: int = 32) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, device: str, max_batch: int = 32, admit_s: float = 0.0
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
         self.max_batch = max(1, max_batch)
+        self.admit_s = admit_s  # 0: admit every request
         self.stats = Stats()
+        self.timing = AdmissionTiming()
+        self._running = 0  # rows in the batch, as the generation thread last saw them
         self.eos_ids = _eos_ids(model, tokenizer)
         self._pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self._queue: queue.Queue[_Request] = queue.Queue()
@@ -95,18 +117,42 @@ class GenerationService:
             text = "\n".join([*lines, "assistant:"])
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def pending(self) -> int:
+        """Requests waiting or being generated now."""
+        return self._queue.qsize() + self._running
+
+    def expected_s(self, max_new_tokens: int) -> float:
+        """Seconds a request joining now would take: its prefill plus the steps of a long
+        reply (the 90th percentile of recent ones, at most ``max_new_tokens``) at the batch
+        size it would make, from the measured step times (0 before any)."""
+        rows = self.pending() + 1
+        tokens = min(self.timing.reply_tokens(max_new_tokens), max_new_tokens)
+        return self.timing.prefill_s + tokens * self.timing.step_s(rows)
+
     def stream(
         self, messages: list[dict[str, str]], max_new_tokens: int, timeout_s: float = 600.0
-    ) -> Generator[str, None, None]:
-        """Generate greedily for chat ``messages``, yielding text pieces as they are decoded.
+    ) -> Iterator[str]:
+        """Generate greedily for chat ``messages``: an iterator of text pieces as they are
+        decoded.
 
-        Closing the iterator early (``break``, ``close()``) takes the request out of the batch
-        at the next step. Raises ``GenerationError`` when the model fails, and
-        ``GenerationTimeout`` once ``timeout_s`` has passed.
+        Raises ``GenerationBusy`` here, before anything starts, when admission turns the
+        request away. Closing the iterator early (``break``, ``close()``) takes the request
+        out of the batch at the next step. Iterating raises ``GenerationError`` when the model
+        fails, and ``GenerationTimeout`` once ``timeout_s`` has passed.
         """
-        deadline = time.monotonic() + timeout_s
+        if self.admit_s > 0 and self.pending() > 0:
+            expected = self.expected_s(max_new_tokens)
+            if expected > self.admit_s:
+                self.stats.refused += 1
+                raise GenerationBusy(
+                    f"the LLM is busy: a new reply would take about {expected:.1f}s "
+                    f"(admission budget {self.admit_s:g}s, OMNIGATE_LLM_ADMIT_S)"
+                )
         req = _Request(self.prompt_ids(messages), max(1, max_new_tokens))
         self._queue.put(req)
+        return self._read(req, time.monotonic() + timeout_s, timeout_s)
+
+    def _read(self, req: _Request, deadline: float, timeout_s: float) -> Generator[str, None, None]:
         try:
             while True:
                 try:
@@ -133,11 +179,15 @@ class GenerationService:
         batch = _Batch(self._pad)
         while True:
             self._admit(batch)
+            self._running = len(batch.requests)
             if not batch.requests:
                 continue
             try:
+                started = time.perf_counter()
                 with torch.inference_mode():
                     self._step(batch)
+                self.timing.add_step(self._running, time.perf_counter() - started)
+                self._running = len(batch.requests)  # rows that finished have left
             except Exception as exc:  # every waiting caller gets the failure, none hangs
                 log.exception("generation step failed")
                 for req in batch.requests:
@@ -159,8 +209,10 @@ class GenerationService:
         for start in range(0, len(joining), PREFILL_CHUNK):
             group = joining[start : start + PREFILL_CHUNK]
             try:
+                started = time.perf_counter()
                 with torch.inference_mode():
                     self._prefill(batch, group)
+                self.timing.add_prefill(time.perf_counter() - started)
             except Exception as exc:
                 log.exception("prefill failed")
                 for req in group:
@@ -224,6 +276,7 @@ class GenerationService:
                 self.stats.tokens += 1
                 self._send_text(req, final=False)
             if finished or len(req.tokens) >= req.max_new_tokens:
+                self.timing.add_reply(len(req.tokens))
                 self._send_text(req, final=True)
                 req.out.put(_END)
                 done.append(row)
@@ -238,6 +291,54 @@ class GenerationService:
         if len(text) > req.sent_chars:
             req.out.put(text[req.sent_chars :])
             req.sent_chars = len(text)
+
+
+class AdmissionTiming:
+    """What admission estimates from: recent decoding steps (batch rows, seconds), recent
+    replies' lengths in tokens, and a running mean of a prefill's seconds. Written by the
+    generation thread only; readers copy a sample list before reading it."""
+
+    def __init__(self) -> None:
+        self.steps: deque[tuple[int, float]] = deque(maxlen=STEP_SAMPLES)
+        self.replies: deque[int] = deque(maxlen=REPLY_SAMPLES)
+        self.prefill_s = 0.0
+
+    def add_step(self, rows: int, seconds: float) -> None:
+        """One decoding step of ``rows`` rows took ``seconds``."""
+        self.steps.append((rows, seconds))
+
+    def add_prefill(self, seconds: float) -> None:
+        """One prefill pass took ``seconds``."""
+        self.prefill_s = seconds if not self.prefill_s else 0.8 * self.prefill_s + 0.2 * seconds
+
+    def add_reply(self, tokens: int) -> None:
+        """A reply finished with ``tokens`` tokens."""
+        self.replies.append(tokens)
+
+    def reply_tokens(self, unknown: int) -> int:
+        """The 90th percentile of recent replies' lengths; ``unknown`` before any finished."""
+        lengths = sorted(self.replies)
+        if not lengths:
+            return unknown
+        return lengths[min(len(lengths) - 1, int(0.9 * len(lengths)))]
+
+    def step_s(self, rows: int) -> float:
+        """One step's expected seconds with ``rows`` rows: a least-squares line through the
+        recent steps (a fixed cost plus a cost per row), or their mean scaled by rows when
+        they all had one batch size."""
+        samples = list(self.steps)
+        if not samples:
+            return 0.0
+        n = len(samples)
+        mean_r = sum(r for r, _ in samples) / n
+        mean_s = sum(s for _, s in samples) / n
+        spread = sum((r - mean_r) ** 2 for r, _ in samples)
+        if spread < 1e-9:
+            return mean_s * max(rows / mean_r, 1.0)
+        slope = sum((r - mean_r) * (s - mean_s) for r, s in samples) / spread
+        slope = max(slope, 0.0)
+        fixed = max(mean_s - slope * mean_r, 0.0)
+        return fixed + slope * rows
 
 
 class _Batch:

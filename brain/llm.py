@@ -33,7 +33,12 @@ import torch
 
 from brain.config import BrainConfig, LlmConfig, force_offline
 from brain.embeddings import resolve_device
-from brain.generation import GenerationError, GenerationService, GenerationTimeout
+from brain.generation import (
+    GenerationBusy,
+    GenerationError,
+    GenerationService,
+    GenerationTimeout,
+)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -137,7 +142,9 @@ class LocalLlm:
         model, tokenizer, device = load_model(config)
         self.max_new_tokens = config.llm.max_new_tokens
         self.timeout_s = config.llm.timeout_s
-        self.service = GenerationService(model, tokenizer, device, config.llm.batch_size)
+        self.service = GenerationService(
+            model, tokenizer, device, config.llm.batch_size, config.llm.admit_s
+        )
 
     @property
     def tokens_generated(self) -> int:
@@ -192,6 +199,9 @@ class RemoteLlm:
                 httpx.Client(timeout=timeout) as client,
                 client.stream("POST", self.url, json=body, headers=self.headers) as resp,
             ):
+                if resp.status_code in (429, 503):
+                    resp.read()
+                    raise GenerationBusy(f"LLM server {self.url} is busy ({resp.status_code})")
                 if resp.status_code != 200:
                     resp.read()
                     raise GenerationError(

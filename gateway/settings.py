@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     llm_max_new_tokens: int = Field(96, alias="OMNIGATE_LLM_MAX_NEW_TOKENS", ge=1, le=2048)
     # The most generations one decoding step of the generation service runs together.
     llm_batch_size: int = Field(32, alias="OMNIGATE_LLM_BATCH_SIZE", ge=1, le=256)
+    # Admission to the generation service: while it is generating, a new reply it expects to
+    # take longer than this is not started, and the turn sends its grounded text at once
+    # (0 = start every reply and let OMNIGATE_LLM_TIMEOUT cut it).
+    llm_admit_s: float = Field(2.5, alias="OMNIGATE_LLM_ADMIT_S", ge=0, le=600)
     # How long the brain may take over one message, in every worker pool; then the customer
     # gets an apology and the conversation goes on.
     turn_time_limit_s: int = Field(120, alias="OMNIGATE_TURN_TIME_LIMIT", ge=5)
@@ -244,6 +248,7 @@ class Settings(BaseSettings):
                 max_new_tokens=self.llm_max_new_tokens,
                 batch_size=self.llm_batch_size,
                 timeout_s=self.llm_timeout_s,
+                admit_s=self.llm_admit_s,
                 url=self.llm_url,
                 api_key=self.llm_api_key,
             ),

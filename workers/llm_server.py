@@ -6,7 +6,9 @@ chat-completions API (``POST /v1/chat/completions``, streamed as server-sent eve
 ``omnigate worker`` starts one (``start_generation_service``) before its pool, unless
 ``OMNIGATE_LLM_URL`` already names a server or the LLM is off, and points its turns at it:
 every pool child, prefork or threads, then shares one model and one running batch, and a
-turn waiting for words holds no CPU. ``omnigate llm-server`` runs it alone.
+turn waiting for words holds no CPU. ``omnigate llm-server`` runs it alone. A request that
+admission turns away (``OMNIGATE_LLM_ADMIT_S``) is answered 503 at once, as an overloaded
+vLLM or TGI answers it.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
 
 from brain.config import limit_cpu_threads
-from brain.generation import GenerationError, GenerationService
+from brain.generation import GenerationBusy, GenerationError, GenerationService
 from brain.llm import load_model
 from gateway.settings import ConfigError, Settings, child_env
 
@@ -67,10 +70,19 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
                 {"error": "expected JSON with messages: [{role, content}], max_tokens?: int"},
                 status=400,
             )
-        if body.get("stream"):
-            return await _stream(request, service, messages, budget, model_name)
         try:
-            text = "".join([piece async for piece in _pieces(service, messages, budget)])
+            stream = service.stream(messages, budget)
+        except GenerationBusy as exc:
+            # Overloaded, as vLLM or TGI answer it: the client sends its own text at once.
+            return web.json_response(
+                {"error": {"message": str(exc), "type": "busy"}},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+        if body.get("stream"):
+            return await _stream(request, stream, model_name)
+        try:
+            text = "".join([piece async for piece in _pieces(stream)])
         except GenerationError as exc:
             return web.json_response({"error": str(exc)}, status=503)
         return web.json_response(
@@ -95,15 +107,14 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
     return app
 
 
-async def _pieces(service: GenerationService, messages: list[dict[str, str]], budget: int) -> Any:
-    """The service's text pieces, read on a thread and handed to the event loop; when the
+async def _pieces(stream: Iterator[str]) -> Any:
+    """A generation's text pieces, read on a thread and handed to the event loop; when the
     reader goes away the generation is closed (the request leaves the batch)."""
     loop = asyncio.get_running_loop()
     handoff: asyncio.Queue[object] = asyncio.Queue()
     gone = threading.Event()
 
     def pump() -> None:
-        stream = service.stream(messages, budget)
         try:
             for piece in stream:
                 if gone.is_set():
@@ -112,7 +123,9 @@ async def _pieces(service: GenerationService, messages: list[dict[str, str]], bu
         except GenerationError as exc:
             loop.call_soon_threadsafe(handoff.put_nowait, exc)
         finally:
-            stream.close()
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
             loop.call_soon_threadsafe(handoff.put_nowait, _STOP)
 
     threading.Thread(target=pump, name="llm-request", daemon=True).start()
@@ -126,11 +139,7 @@ async def _pieces(service: GenerationService, messages: list[dict[str, str]], bu
 
 
 async def _stream(
-    request: web.Request,
-    service: GenerationService,
-    messages: list[dict[str, str]],
-    budget: int,
-    model_name: str,
+    request: web.Request, stream: Iterator[str], model_name: str
 ) -> web.StreamResponse:
     """The reply as chat-completion chunks over server-sent events."""
     resp = web.StreamResponse(
@@ -152,7 +161,7 @@ async def _stream(
     # A reader gone away, or a failed generation: the stream just ends (no [DONE]).
     with contextlib.suppress(ConnectionResetError, GenerationError):
         await send({"role": "assistant"})
-        async for piece in _pieces(service, messages, budget):
+        async for piece in _pieces(stream):
             await send({"content": piece})
         await send({}, "stop")
         await resp.write(b"data: [DONE]\n\n")
@@ -165,7 +174,9 @@ def serve(settings: Settings, host: str, port: int) -> None:
     # Beside the worker's turns on the same cores: see OMNIGATE_TORCH_THREADS.
     limit_cpu_threads(settings.torch_threads)
     model, tokenizer, device = load_model(settings.brain_config())
-    service = GenerationService(model, tokenizer, device, settings.llm_batch_size)
+    service = GenerationService(
+        model, tokenizer, device, settings.llm_batch_size, settings.llm_admit_s
+    )
     log.info(
         "generation service: %s on %s, batches up to %d",
         settings.llm_model,

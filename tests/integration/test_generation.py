@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from brain.generation import GenerationService, GenerationTimeout
+from brain.generation import GenerationBusy, GenerationService, GenerationTimeout
 from brain.llm import load_model
 from gateway.settings import load_settings
 
@@ -87,3 +87,15 @@ def test_a_reader_that_stops_early_leaves_the_batch(service: GenerationService) 
 def test_a_generation_past_its_budget_ends_in_a_timeout(service: GenerationService) -> None:
     with pytest.raises(GenerationTimeout):
         "".join(service.stream(PROMPTS[0], 200, timeout_s=0.01))
+
+
+def test_a_busy_service_refuses_a_slow_new_reply_at_once(loaded: tuple[Any, Any, str]) -> None:
+    # A budget no reply fits: whatever is running, a newcomer is expected to be too slow.
+    busy = GenerationService(*loaded, max_batch=8, admit_s=1e-6)
+    assert busy.generate(PROMPTS[1], TOKENS)  # idle: admitted whatever the budget
+    running = busy.stream(PROMPTS[0], 200)
+    next(running)
+    with pytest.raises(GenerationBusy):
+        busy.stream(PROMPTS[2], TOKENS)
+    running.close()
+    assert busy.stats.refused == 1

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from brain.generation import GenerationError, GenerationTimeout
+from brain.generation import GenerationBusy, GenerationError, GenerationTimeout
 from brain.generation_grounded import delta_sink, release_checked
 from brain.grounding import Facts
 from brain.llm import RemoteLlm, ensure_smollm2
@@ -85,9 +85,15 @@ def transformers_serve(weights: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def omnigate_llm_server() -> Iterator[str]:
-    """``omnigate llm-server`` (the worker host's generation service); yields its base URL."""
+    """``omnigate llm-server`` (the worker host's generation service), with an admission
+    budget no reply fits, so only a request to an idle server starts; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMNIGATE_DEVICE": "cpu"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OMNIGATE_DEVICE": "cpu",
+        "OMNIGATE_LLM_ADMIT_S": "0.000001",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "llm-server", "--port", str(port)], env=env
     )
@@ -138,6 +144,14 @@ def test_omnigate_llm_server_streams_the_same_way(omnigate_llm_server: str) -> N
     assert "hello" in "".join(pieces).lower()
     shown, _ = _released(_client(omnigate_llm_server, "smollm2"), INVENT, SHIPPED)
     assert "1Z999AA10123456784" not in shown
+
+
+def test_a_busy_server_answers_at_once_that_it_is_busy(omnigate_llm_server: str) -> None:
+    running = _client(omnigate_llm_server, "smollm2").stream(HELLO, 96)
+    next(running)  # the server is generating now
+    with pytest.raises(GenerationBusy):
+        list(_client(omnigate_llm_server, "smollm2").stream(HELLO, 24))
+    running.close()
 
 
 def test_a_dead_server_fails_at_once() -> None:
