@@ -6,6 +6,11 @@ prefilled together, then their cache rows are merged into the running cache) and
 soon as they finish, are cancelled, or run out of tokens, so a short reply never waits for a
 long one and a new request never waits for the batch to drain.
 
+Shared prompt prefixes: a prompt that starts with a system message (the dialogue's is the same
+for every turn of a shop) has that message's tokens prefilled once; their cached keys and
+values are copied into each later request's rows, and only the rest of its prompt is
+prefilled. On a CPU, prefill is most of a short reply's cost.
+
 Admission: with ``admit_s`` set, a new request is refused at once (``GenerationBusy``) when
 the service is already generating and expects the new reply to take longer than that, from
 the step times and reply lengths it has measured. The caller then sends its grounded text
@@ -27,7 +32,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +48,8 @@ PREFILL_CHUNK = 8
 STEP_SAMPLES = 256
 # How many recent replies the admission estimate takes a long reply's length from.
 REPLY_SAMPLES = 64
+# How many distinct system-message prefixes keep their prefilled keys and values.
+PREFIX_CACHE = 16
 _END = object()  # end of a request's stream
 
 
@@ -63,6 +70,7 @@ class GenerationBusy(GenerationError):
 class _Request:
     prompt: list[int]
     max_new_tokens: int
+    prefix: tuple[int, ...] = ()  # leading prompt tokens whose prefill may be shared
     out: queue.Queue[object] = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     tokens: list[int] = field(default_factory=list)
@@ -79,6 +87,7 @@ class Stats:
     prefills: int = 0  # prefill passes (one per group of joining requests)
     max_batch_seen: int = 0
     refused: int = 0  # requests turned away by admission (``GenerationBusy``)
+    prefix_tokens_reused: int = 0  # prompt tokens not prefilled again (shared prefixes)
 
 
 class GenerationService:
@@ -98,6 +107,9 @@ class GenerationService:
         self.eos_ids = _eos_ids(model, tokenizer)
         self._pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self._queue: queue.Queue[_Request] = queue.Queue()
+        # Prefilled (keys, values) per layer of shared prefixes; the generation thread's own.
+        self._prefixes: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]]
+        self._prefixes = OrderedDict()
         self._thread = threading.Thread(target=self._loop, name="llm-generation", daemon=True)
         self._thread.start()
 
@@ -106,16 +118,30 @@ class GenerationService:
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """The token ids of chat ``messages`` (role/content dicts), ready to continue: the
         model's chat template, or plain "role: text" lines for a base model without one."""
+        return self._ids(self._text(messages, reply=True))
+
+    def _text(self, messages: list[dict[str, str]], reply: bool) -> str:
         if getattr(self.tokenizer, "chat_template", None):
-            text = str(
+            return str(
                 self.tokenizer.apply_chat_template(
-                    messages, add_generation_prompt=True, tokenize=False
+                    messages, add_generation_prompt=reply, tokenize=False
                 )
             )
-        else:
-            lines = [f"{m['role']}: {m['content']}" for m in messages]
-            text = "\n".join([*lines, "assistant:"])
+        lines = [f"{m['role']}: {m['content']}" for m in messages]
+        return "\n".join([*lines, "assistant:"] if reply else [*lines, ""])
+
+    def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _shared_prefix(self, messages: list[dict[str, str]], prompt: list[int]) -> tuple[int, ...]:
+        """The tokens of a leading system message when ``prompt`` starts with exactly them
+        (the tokenizer may join tokens across the boundary; then nothing is shared)."""
+        if len(messages) < 2 or messages[0].get("role") != "system":
+            return ()
+        prefix = self._ids(self._text(messages[:1], reply=False))
+        if not prefix or len(prefix) >= len(prompt) or prompt[: len(prefix)] != prefix:
+            return ()
+        return tuple(prefix)
 
     def pending(self) -> int:
         """Requests waiting or being generated now."""
@@ -148,7 +174,8 @@ class GenerationService:
                     f"the LLM is busy: a new reply would take about {expected:.1f}s "
                     f"(admission budget {self.admit_s:g}s, OMNIGATE_LLM_ADMIT_S)"
                 )
-        req = _Request(self.prompt_ids(messages), max(1, max_new_tokens))
+        prompt = self.prompt_ids(messages)
+        req = _Request(prompt, max(1, max_new_tokens), self._shared_prefix(messages, prompt))
         self._queue.put(req)
         return self._read(req, time.monotonic() + timeout_s, timeout_s)
 
@@ -179,20 +206,20 @@ class GenerationService:
         batch = _Batch(self._pad)
         while True:
             self._admit(batch)
-            self._running = len(batch.requests)
-            if not batch.requests:
+            rows = self._running = len(batch.requests)
+            if not rows:
                 continue
             try:
                 started = time.perf_counter()
                 with torch.inference_mode():
                     self._step(batch)
-                self.timing.add_step(self._running, time.perf_counter() - started)
-                self._running = len(batch.requests)  # rows that finished have left
+                self.timing.add_step(rows, time.perf_counter() - started)
             except Exception as exc:  # every waiting caller gets the failure, none hangs
                 log.exception("generation step failed")
                 for req in batch.requests:
                     req.out.put(exc)
                 batch.clear()
+                self._running = 0
 
     def _admit(self, batch: _Batch) -> None:
         """Take waiting requests into the batch (blocking only when it is empty)."""
@@ -205,42 +232,80 @@ class GenerationService:
             except queue.Empty:
                 break
         joining = [r for r in joining if not r.cancelled.is_set()]
+        self._running = len(batch.requests) + len(joining)  # out of the queue, not yet rows
         self.stats.requests += len(joining)
-        for start in range(0, len(joining), PREFILL_CHUNK):
-            group = joining[start : start + PREFILL_CHUNK]
-            try:
-                started = time.perf_counter()
-                with torch.inference_mode():
-                    self._prefill(batch, group)
-                self.timing.add_prefill(time.perf_counter() - started)
-            except Exception as exc:
-                log.exception("prefill failed")
-                for req in group:
-                    req.out.put(exc)
+        by_prefix: dict[tuple[int, ...], list[_Request]] = {}
+        for req in joining:
+            by_prefix.setdefault(req.prefix, []).append(req)
+        for prefix, sharing in by_prefix.items():
+            for start in range(0, len(sharing), PREFILL_CHUNK):
+                group = sharing[start : start + PREFILL_CHUNK]
+                try:
+                    started = time.perf_counter()
+                    with torch.inference_mode():
+                        self._prefill(batch, group, prefix)
+                    self.timing.add_prefill(time.perf_counter() - started)
+                except Exception as exc:
+                    log.exception("prefill failed")
+                    for req in group:
+                        req.out.put(exc)
 
-    def _prefill(self, batch: _Batch, group: list[_Request]) -> None:
-        width = max(len(r.prompt) for r in group)
-        ids = torch.full((len(group), width), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(group), width), dtype=torch.long)
-        for i, req in enumerate(group):
-            ids[i, width - len(req.prompt) :] = torch.tensor(req.prompt)
-            mask[i, width - len(req.prompt) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    def _prefill(self, batch: _Batch, group: list[_Request], prefix: tuple[int, ...]) -> None:
+        """Prefill ``group``'s prompts in one pass and merge their rows into the batch. Rows
+        are [shared prefix][left padding][rest of the prompt]: the mask hides the padding and
+        the position ids skip it."""
         from transformers import DynamicCache
 
+        shared = len(prefix)
+        rests = [r.prompt[shared:] for r in group]
+        width = max(len(r) for r in rests)
+        ids = torch.full((len(group), width), self._pad, dtype=torch.long)
+        mask = torch.zeros((len(group), shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for i, rest in enumerate(rests):
+            ids[i, width - len(rest) :] = torch.tensor(rest)
+            mask[i, shared + width - len(rest) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         cache = DynamicCache()
+        if prefix:
+            for layer, (keys, values) in enumerate(self._prefix_kv(prefix)):
+                rows = len(group)
+                cache.update(keys.repeat(rows, 1, 1, 1), values.repeat(rows, 1, 1, 1), layer)
+            self.stats.prefix_tokens_reused += shared * len(group)
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
             cache=cache,
             use_cache=True,
+            logits_to_keep=1,  # only the last position's logits are read
         )
         self.stats.prefills += 1
         first = out.logits[:, -1, :].argmax(-1)
         batch.merge(group, cache, mask, first)
         self._emit(batch, range(len(batch.requests) - len(group), len(batch.requests)))
+
+    def _prefix_kv(self, prefix: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The prefilled keys and values of ``prefix`` (one row), computed on first use."""
+        if prefix in self._prefixes:
+            self._prefixes.move_to_end(prefix)
+            return self._prefixes[prefix]
+        from transformers import DynamicCache
+
+        cache: Any = DynamicCache()  # its layers' keys/values are tensors once filled
+        self.model(
+            input_ids=torch.tensor([prefix], device=self.device),
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.stats.prefills += 1
+        kv = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+        self._prefixes[prefix] = kv
+        if len(self._prefixes) > PREFIX_CACHE:
+            self._prefixes.popitem(last=False)
+        return kv
 
     def _step(self, batch: _Batch) -> None:
         """One decoding step for every running request, then retire the finished ones."""
@@ -265,6 +330,7 @@ class GenerationService:
         assert batch.last is not None
         newest = batch.last.tolist()
         done: list[int] = []
+        ended: list[_Request] = []
         for row in rows:
             req, token = batch.requests[row], int(newest[row])
             if req.cancelled.is_set():
@@ -278,10 +344,14 @@ class GenerationService:
             if finished or len(req.tokens) >= req.max_new_tokens:
                 self.timing.add_reply(len(req.tokens))
                 self._send_text(req, final=True)
-                req.out.put(_END)
+                ended.append(req)
                 done.append(row)
         if done:
             batch.drop(done)
+        # Counted out before their callers hear the end, so admission never sees them.
+        self._running = len(batch.requests)
+        for req in ended:
+            req.out.put(_END)
 
     def _send_text(self, req: _Request, final: bool) -> None:
         text = self.tokenizer.decode(req.tokens, skip_special_tokens=True)

@@ -99,3 +99,18 @@ def test_a_busy_service_refuses_a_slow_new_reply_at_once(loaded: tuple[Any, Any,
         busy.stream(PROMPTS[2], TOKENS)
     running.close()
     assert busy.stats.refused == 1
+
+
+def test_prompts_with_one_system_message_prefill_it_once_and_get_the_same_text(
+    loaded: tuple[Any, Any, str],
+) -> None:
+    shop = GenerationService(*loaded, max_batch=8)
+    system = {"role": "system", "content": "You are the assistant of a shop. Be brief."}
+    prompts = [
+        [system, {"role": "user", "content": "Tell the customer their parcel is on its way."}],
+        [system, {"role": "user", "content": "Greet a customer who says hi."}],
+    ]
+    expected = [_alone(loaded, shop, m) for m in prompts]
+    got = [shop.generate(m, TOKENS) for m in prompts]
+    assert got == expected
+    assert shop.stats.prefix_tokens_reused > 0  # the second prompt reused the first's prefill
