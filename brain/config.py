@@ -52,6 +52,9 @@ class DialogueConfig:
     # An agents' console (today a Slack channel) is configured: only then may the bot say
     # that a person will answer in this chat.
     agent_console: bool
+    # Also out of scope: a message whose out_of_scope probability reaches this although
+    # another intent is on top (1.0: only the top-intent threshold rejects).
+    oos_threshold: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -109,14 +109,18 @@ def shipped_held_out() -> tuple[list[str], list[str]]:
 
 
 def accuracy(
-    model: IntentModel, texts: Sequence[str], gold: Sequence[str], threshold: float
+    model: IntentModel,
+    texts: Sequence[str],
+    gold: Sequence[str],
+    threshold: float,
+    oos_threshold: float = 1.0,
 ) -> float:
     """The share of ``texts`` whose decision (the intent, or out_of_scope when rejected) is
     ``gold``."""
     if not texts:
         return 0.0
     probs = model.probabilities(texts)
-    pred = [read_intent(model.labels, p, threshold).decision for p in probs]
+    pred = [read_intent(model.labels, p, threshold, oos_threshold).decision for p in probs]
     return round(sum(p == g for p, g in zip(pred, gold, strict=True)) / len(gold), 4)
 
 
@@ -139,13 +143,13 @@ def retrain(
     labels = base_labels + [e.label for e in train]
     model = train_intent_model(texts, labels, train_config(training), progress)
 
-    threshold = config.dialogue.intent_threshold
+    threshold, oos_threshold = config.dialogue.intent_threshold, config.dialogue.oos_threshold
     shipped_texts, shipped_labels = shipped_held_out()
     fb_texts, fb_labels = [e.text for e in held], [e.label for e in held]
     all_texts, all_labels = fb_texts + shipped_texts, fb_labels + shipped_labels
 
     def score(m: IntentModel, t: Sequence[str], g: Sequence[str]) -> float:
-        return accuracy(m, t, g, threshold)
+        return accuracy(m, t, g, threshold, oos_threshold)
 
     return Outcome(
         examples=len(examples),

@@ -50,16 +50,23 @@ class Intent:
         return OUT_OF_SCOPE if self.unsure else self.name
 
 
-def read_intent(labels: Sequence[str], probs: np.ndarray, threshold: float) -> Intent:
-    """The ``Intent`` for one row of class probabilities.
+def read_intent(
+    labels: Sequence[str], probs: np.ndarray, threshold: float, oos_threshold: float = 1.0
+) -> Intent:
+    """The ``Intent`` for one row of class probabilities: rejected when the top intent's
+    probability is below ``threshold``, or when ``out_of_scope`` itself gets at least
+    ``oos_threshold`` while not on top (a message the model half places outside the shop).
 
-    The rejection threshold applies only to a model that knows ``out_of_scope``: one trained
-    on a file without such rows has never learnt to reject, so nothing is rejected.
+    Rejection applies only to a model that knows ``out_of_scope``: one trained on a file
+    without such rows has never learnt to reject, so nothing is rejected.
     """
     order = np.argsort(-probs)[:3]
     ranked = tuple((labels[i], float(probs[i])) for i in order)
     name, confidence = ranked[0]
-    unsure = OUT_OF_SCOPE in labels and confidence < threshold
+    unsure = False
+    if OUT_OF_SCOPE in labels:
+        oos = float(probs[list(labels).index(OUT_OF_SCOPE)])
+        unsure = confidence < threshold or oos >= oos_threshold
     return Intent(name, confidence, ranked, unsure)
 
 
@@ -67,12 +74,18 @@ class Nlu:
     """Intents and entities of customer messages for one shop."""
 
     def __init__(
-        self, embedder: Embedder, model: IntentModel, order_id_pattern: str, threshold: float
+        self,
+        embedder: Embedder,
+        model: IntentModel,
+        order_id_pattern: str,
+        threshold: float,
+        oos_threshold: float = 1.0,
     ) -> None:
         self.embedder = embedder  # plain sentence embeddings, for the other parts of the brain
         self.model = model
-        # The rejection threshold, ``DialogueConfig.intent_threshold``.
+        # The rejection thresholds, ``DialogueConfig.intent_threshold`` and ``oos_threshold``.
         self.threshold = threshold
+        self.oos_threshold = oos_threshold
         self.order_re = re.compile(order_id_pattern, re.IGNORECASE)
         # For a "PREFIX-\d{n}" pattern, customers often type the digits alone ("10231").
         simple = re.fullmatch(r"([A-Za-z]+-?)\\d\{(\d+)\}", order_id_pattern)
@@ -84,7 +97,7 @@ class Nlu:
     def intent(self, text: str) -> Intent:
         """Classify one message."""
         probs = self.model.probabilities([text])[0]
-        return read_intent(self.model.labels, probs, self.threshold)
+        return read_intent(self.model.labels, probs, self.threshold, self.oos_threshold)
 
     def order_ids(self, text: str) -> list[str]:
         """Order ids in ``text`` matching the shop's pattern, upper-cased as stored."""
@@ -262,12 +275,16 @@ def eval_nlu(
         extra["train_s"] = round(time.perf_counter() - started, 1)
     else:
         model = load_intent_model(config)
-    threshold = config.dialogue.intent_threshold
-    pred = [read_intent(model.labels, p, threshold).decision for p in model.probabilities(texts)]
+    threshold, oos_threshold = config.dialogue.intent_threshold, config.dialogue.oos_threshold
+    pred = [
+        read_intent(model.labels, p, threshold, oos_threshold).decision
+        for p in model.probabilities(texts)
+    ]
     rejected = sum(1 for p in pred if p == OUT_OF_SCOPE) / len(pred)
     return {
         **scores(gold, pred),
         "threshold": threshold,
+        "oos_threshold": oos_threshold,
         "rejected": round(rejected, 4),
         **extra,
     }

@@ -34,6 +34,7 @@ class ShopBrain:
             load_intent_model(config),
             self.store.info.order_id_pattern,
             config.dialogue.intent_threshold,
+            config.dialogue.oos_threshold,
         )
         self.knowledge = KnowledgeIndex(self.store.passages(), embedder)
         self.llm = load_llm(config)

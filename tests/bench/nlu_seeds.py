@@ -1,7 +1,8 @@
 """Fine-tune the intent model once per seed and score each labelled file with every seed's
 model: the means over seeds that issue 12 asks for, in one command (``omnigate eval-nlu``
 scores one model). Each file is scored as ``eval-nlu`` scores it — the decision the dialogue
-acts on, rejection threshold included — and, with ``--thresholds``, at other thresholds too,
+acts on, rejection thresholds included — and, with ``--thresholds``, at other top-intent
+thresholds too,
 so a threshold can be chosen on a development split.
 
 Run: ``python -m tests.bench.nlu_seeds --data FILE [FILE ...] [--train FILE] [--seeds 0 1 2]
@@ -40,7 +41,8 @@ def main() -> None:
     p.add_argument("--thresholds", type=float, nargs="*", default=[])
     p.add_argument("--set", dest="overrides", nargs="*", default=[])
     args = p.parse_args()
-    threshold = Settings().brain_config().dialogue.intent_threshold
+    dialogue = Settings().brain_config().dialogue
+    threshold, oos_threshold = dialogue.intent_threshold, dialogue.oos_threshold
     thresholds = sorted({threshold, *args.thresholds})
     tr_texts, tr_labels = read_labelled(args.train)
     sets = {path: read_labelled(path) for path in args.data}
@@ -54,7 +56,7 @@ def main() -> None:
             probs = model.probabilities(texts)
             line: dict[str, float] = {"seed": seed, "train_s": train_s}
             for t in thresholds:
-                pred = [read_intent(model.labels, row, t).decision for row in probs]
+                pred = [read_intent(model.labels, row, t, oos_threshold).decision for row in probs]
                 tag = "" if t == threshold else f"@{t}"
                 line[f"accuracy{tag}"] = scores(gold, pred)["accuracy"]
                 line[f"rejected{tag}"] = round(
@@ -64,7 +66,17 @@ def main() -> None:
             runs.setdefault(path.name, []).append(line)
     for name, lines in runs.items():
         mean = {k: round(sum(r[k] for r in lines) / len(lines), 4) for k in lines[0] if k != "seed"}
-        print(json.dumps({"data": name, "seeds": len(lines), "threshold": threshold, **mean}))
+        print(
+            json.dumps(
+                {
+                    "data": name,
+                    "seeds": len(lines),
+                    "threshold": threshold,
+                    "oos_threshold": oos_threshold,
+                    **mean,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -73,3 +73,10 @@ def test_an_unsure_intent_is_rejected_as_out_of_scope() -> None:
 def test_a_model_without_out_of_scope_rejects_nothing() -> None:
     got = read_intent(["card_arrival", "lost_card"], np.array([0.45, 0.55]), threshold=0.9)
     assert got.decision == "lost_card"
+
+
+def test_a_message_half_placed_out_of_scope_is_rejected_though_an_intent_is_on_top() -> None:
+    labels = ["out_of_scope", "track_order", "get_refund"]
+    got = read_intent(labels, np.array([0.3, 0.6, 0.1]), threshold=0.3, oos_threshold=0.25)
+    assert got.name == "track_order"
+    assert got.decision == "out_of_scope"
