@@ -6,7 +6,9 @@ the model (the one double) behind the brain's real grounding gate."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -44,9 +46,21 @@ def record_frames(page: Any) -> list[dict[str, Any]]:
     return frames
 
 
-def of_reply(frames: list[dict[str, Any]], text_in: str) -> tuple[list[dict[str, Any]], Any]:
-    """The delta frames before the reply frame whose text holds ``text_in``, and that frame."""
-    final = next(f for f in frames if f["type"] == "reply" and text_in in f["reply"]["text"])
+async def of_reply(
+    frames: list[dict[str, Any]], text_in: str, wait_s: float = 10.0
+) -> tuple[list[dict[str, Any]], Any]:
+    """The delta frames before the reply frame whose text holds ``text_in``, and that frame,
+    once the socket has it: the preview bubble may already show the whole text, and
+    Playwright reports a frame a moment after the page has it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        final = next(
+            (f for f in frames if f["type"] == "reply" and text_in in f["reply"]["text"]), None
+        )
+        if final is not None:
+            break
+        assert time.monotonic() < deadline, f"no reply frame with {text_in!r} in {frames}"
+        await asyncio.sleep(0.05)
     before = frames[: frames.index(final)]
     return [f for f in before if f["type"] == "delta"], final
 
@@ -60,7 +74,7 @@ async def test_deltas_grow_the_reply_then_the_checked_reply_replaces_them(
     words = "Good news: order OG-10231 has shipped with DHL. It is on its way to you!"
     await say(page, f"stream: {words}")
     await expect(bot(page).last).to_have_text(words)
-    deltas, final = of_reply(frames, "It is on its way")
+    deltas, final = await of_reply(frames, "It is on its way")
     assert [d["text"] for d in deltas] == [
         "Good news: order OG-10231 has shipped with DHL.",
         " It is on its way to you!",
@@ -90,7 +104,7 @@ async def test_an_invented_tracking_number_never_reaches_the_widget(
     )
     # The grounded text replaces the stream.
     await expect(bot(page).last).to_have_text(STREAM_GROUNDED)
-    deltas, final = of_reply(frames, "JD01460894152528")
+    deltas, final = await of_reply(frames, "JD01460894152528")
     assert [d["text"] for d in deltas] == ["Good news: order OG-10231 has shipped."]
     assert final["reply_id"] == deltas[0]["reply_id"]
     assert all(invented not in json.dumps(f) for f in frames)
