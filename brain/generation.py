@@ -28,12 +28,13 @@ sized for a GPU), so the loop here is our own, on transformers' ``DynamicCache``
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,8 @@ class GenerationService:
         # Prefilled (keys, values) per layer of shared prefixes; the generation thread's own.
         self._prefixes: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]]
         self._prefixes = OrderedDict()
+        # A shop's system message is the same every turn: template and tokenize it once.
+        self._system_ids = functools.lru_cache(maxsize=PREFIX_CACHE)(self._system_ids_uncached)
         self._thread = threading.Thread(target=self._loop, name="llm-generation", daemon=True)
         self._thread.start()
 
@@ -138,10 +141,13 @@ class GenerationService:
         (the tokenizer may join tokens across the boundary; then nothing is shared)."""
         if len(messages) < 2 or messages[0].get("role") != "system":
             return ()
-        prefix = self._ids(self._text(messages[:1], reply=False))
-        if not prefix or len(prefix) >= len(prompt) or prompt[: len(prefix)] != prefix:
+        prefix = self._system_ids(messages[0]["content"])
+        if not prefix or len(prefix) >= len(prompt) or tuple(prompt[: len(prefix)]) != prefix:
             return ()
-        return tuple(prefix)
+        return prefix
+
+    def _system_ids_uncached(self, content: str) -> tuple[int, ...]:
+        return tuple(self._ids(self._text([{"role": "system", "content": content}], reply=False)))
 
     def pending(self) -> int:
         """Requests waiting or being generated now."""
@@ -157,14 +163,15 @@ class GenerationService:
 
     def stream(
         self, messages: list[dict[str, str]], max_new_tokens: int, timeout_s: float = 600.0
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Generate greedily for chat ``messages``: an iterator of text pieces as they are
         decoded.
 
         Raises ``GenerationBusy`` here, before anything starts, when admission turns the
         request away. Closing the iterator early (``break``, ``close()``) takes the request
-        out of the batch at the next step. Iterating raises ``GenerationError`` when the model
-        fails, and ``GenerationTimeout`` once ``timeout_s`` has passed.
+        out of the batch at the next step, even before the first piece was read. Iterating
+        raises ``GenerationError`` when the model fails, and ``GenerationTimeout`` once
+        ``timeout_s`` has passed.
         """
         if self.admit_s > 0 and self.pending() > 0:
             expected = self.expected_s(max_new_tokens)
@@ -177,10 +184,13 @@ class GenerationService:
         prompt = self.prompt_ids(messages)
         req = _Request(prompt, max(1, max_new_tokens), self._shared_prefix(messages, prompt))
         self._queue.put(req)
-        return self._read(req, time.monotonic() + timeout_s, timeout_s)
+        reader = self._read(req, time.monotonic() + timeout_s, timeout_s)
+        next(reader)  # into its try: closing (or dropping) it now cancels the request
+        return reader
 
     def _read(self, req: _Request, deadline: float, timeout_s: float) -> Generator[str, None, None]:
         try:
+            yield ""  # taken by ``stream`` itself, never by its caller
             while True:
                 try:
                     item = req.out.get(timeout=max(deadline - time.monotonic(), 0.0))
@@ -269,8 +279,8 @@ class GenerationService:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         cache = DynamicCache()
         if prefix:
+            rows = len(group)
             for layer, (keys, values) in enumerate(self._prefix_kv(prefix)):
-                rows = len(group)
                 cache.update(keys.repeat(rows, 1, 1, 1), values.repeat(rows, 1, 1, 1), layer)
             self.stats.prefix_tokens_reused += shared * len(group)
         out = self.model(

@@ -113,7 +113,7 @@ def accuracy(
     texts: Sequence[str],
     gold: Sequence[str],
     threshold: float,
-    oos_threshold: float = 1.0,
+    oos_threshold: float,
 ) -> float:
     """The share of ``texts`` whose decision (the intent, or out_of_scope when rejected) is
     ``gold``."""

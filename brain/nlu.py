@@ -79,7 +79,7 @@ class Nlu:
         model: IntentModel,
         order_id_pattern: str,
         threshold: float,
-        oos_threshold: float = 1.0,
+        oos_threshold: float,
     ) -> None:
         self.embedder = embedder  # plain sentence embeddings, for the other parts of the brain
         self.model = model

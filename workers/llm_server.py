@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from aiohttp import web
@@ -71,7 +71,8 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
                 status=400,
             )
         try:
-            stream = service.stream(messages, budget)
+            # Templating and tokenizing the prompt is CPU work: off the event loop.
+            stream = await asyncio.to_thread(service.stream, messages, budget)
         except GenerationBusy as exc:
             # Overloaded, as vLLM or TGI answer it: the client sends its own text at once.
             return web.json_response(
@@ -107,7 +108,7 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
     return app
 
 
-async def _pieces(stream: Iterator[str]) -> Any:
+async def _pieces(stream: Generator[str, None, None]) -> Any:
     """A generation's text pieces, read on a thread and handed to the event loop; when the
     reader goes away the generation is closed (the request leaves the batch)."""
     loop = asyncio.get_running_loop()
@@ -123,9 +124,7 @@ async def _pieces(stream: Iterator[str]) -> Any:
         except GenerationError as exc:
             loop.call_soon_threadsafe(handoff.put_nowait, exc)
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+            stream.close()
             loop.call_soon_threadsafe(handoff.put_nowait, _STOP)
 
     threading.Thread(target=pump, name="llm-request", daemon=True).start()
@@ -139,7 +138,7 @@ async def _pieces(stream: Iterator[str]) -> Any:
 
 
 async def _stream(
-    request: web.Request, stream: Iterator[str], model_name: str
+    request: web.Request, stream: Generator[str, None, None], model_name: str
 ) -> web.StreamResponse:
     """The reply as chat-completion chunks over server-sent events."""
     resp = web.StreamResponse(

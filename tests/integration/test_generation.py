@@ -84,6 +84,15 @@ def test_a_reader_that_stops_early_leaves_the_batch(service: GenerationService) 
     assert service.stats.tokens - before < 100  # the abandoned request was not finished
 
 
+def test_a_reply_closed_before_its_first_piece_leaves_the_batch(
+    service: GenerationService,
+) -> None:
+    before = service.stats.tokens
+    service.stream(PROMPTS[0], 200).close()  # a caller that went away at once
+    assert service.generate(PROMPTS[2], 8)
+    assert service.stats.tokens - before < 100  # the abandoned request was not finished
+
+
 def test_a_generation_past_its_budget_ends_in_a_timeout(service: GenerationService) -> None:
     with pytest.raises(GenerationTimeout):
         "".join(service.stream(PROMPTS[0], 200, timeout_s=0.01))

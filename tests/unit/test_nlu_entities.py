@@ -13,7 +13,13 @@ from brain.nlu import Nlu, NluDataError, read_intent, read_labelled, scores
 
 def _nlu() -> Nlu:
     # Entities need no model: an Nlu with no embedder or intent model is enough here.
-    return Nlu(embedder=None, model=None, order_id_pattern=r"OG-\d{5}", threshold=0.5)  # type: ignore[arg-type]
+    return Nlu(
+        embedder=None,  # type: ignore[arg-type]
+        model=None,  # type: ignore[arg-type]
+        order_id_pattern=r"OG-\d{5}",
+        threshold=0.5,
+        oos_threshold=1.0,
+    )
 
 
 @pytest.mark.parametrize(
