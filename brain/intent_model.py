@@ -1,5 +1,7 @@
 """The intent model: all-MiniLM-L6-v2 fine-tuned end to end on labelled utterances, with a
-softmax head on its mean-pooled output.
+softmax head on its mean-pooled output, mixed with a character n-gram model
+(``brain.char_model``) trained on the same sentences: the class probabilities are the
+normalised geometric mean of the two, ``char_weight`` giving the n-gram model's share.
 
 Only the top ``tuned_layers`` transformer layers (and the head) are trained; the layers
 below keep the package's weights. That is what makes fine-tuning fit a 2-core CPU: the
@@ -24,11 +26,12 @@ import torch
 from torch import nn
 
 from brain.augment import augment
+from brain.char_model import CharNgramModel
 from brain.config import force_offline
 from brain.embeddings import model_dir
 
 # Bump when training or the saved format changes, so old caches are not reused.
-MODEL_VERSION = "finetune-v1"
+MODEL_VERSION = "finetune-v2"
 _base_lock = threading.Lock()
 _base: dict[str, Any] = {}
 
@@ -55,6 +58,11 @@ class TrainConfig:
     # A small file still gets this many optimiser steps (more epochs): a few dozen rows
     # would otherwise leave the head two or three steps away from its random start.
     min_steps: int = 60
+    # The character n-gram model's share of the mixed log-probabilities. An equal mix: shifted
+    # Bitext 0.944 -> 0.955, CLINC out-of-scope rejected 0.963 -> 0.990, Bitext validation
+    # 0.994 -> 0.995 (means of seeds 0-2, at the default rejection thresholds).
+    char_weight: float = 0.5
+    char_alpha: float = 1e-5  # its L2 regularisation (scikit-learn's SGD ``alpha``)
     seed: int = 0
 
 
@@ -84,13 +92,22 @@ def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class IntentModel:
-    """Fine-tuned encoder + softmax head: texts → probabilities over ``labels``."""
+    """Fine-tuned encoder + softmax head, mixed with character n-gram scores: texts →
+    probabilities over ``labels``."""
 
-    def __init__(self, labels: list[str], bert: Any, head: nn.Linear, config: TrainConfig) -> None:
+    def __init__(
+        self,
+        labels: list[str],
+        bert: Any,
+        head: nn.Linear,
+        chars: CharNgramModel | None,
+        config: TrainConfig,
+    ) -> None:
         self.labels = labels
         self.config = config
         self.bert = bert.eval()
         self.head = head.eval()
+        self.chars = chars  # None for a single label: nothing to tell apart
         self.tokenizer = _base_model()[0]
         self._lock = threading.Lock()  # one forward pass at a time per model
 
@@ -108,10 +125,16 @@ class IntentModel:
                 )
                 hidden = self.bert(**enc).last_hidden_state
                 logits = self.head(_mean_pool(hidden, enc["attention_mask"]))
-                out.append(torch.softmax(logits, dim=-1).numpy())
+                out.append(torch.log_softmax(logits, dim=-1).numpy().astype(np.float64))
         if not out:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return np.concatenate(out)
+        log_p = np.concatenate(out)
+        w = self.config.char_weight
+        if self.chars is not None and w > 0:
+            log_p = (1 - w) * log_p + w * self.chars.log_probabilities(texts)
+        log_p -= log_p.max(axis=1, keepdims=True)
+        probs = np.exp(log_p)
+        return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The most probable label of each text."""
@@ -127,6 +150,7 @@ class IntentModel:
             "config": asdict(self.config),
             "tuned": {k: v for k, v in self.bert.state_dict().items() if _layer_of(k) >= first},
             "head": self.head.state_dict(),
+            "chars": self.chars.state() if self.chars is not None else None,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{threading.get_ident()}")
@@ -142,7 +166,8 @@ class IntentModel:
         bert.load_state_dict(state["tuned"], strict=False)
         head = nn.Linear(bert.config.hidden_size, len(state["labels"]))
         head.load_state_dict(state["head"])
-        return cls(list(state["labels"]), bert, head, config)
+        chars = CharNgramModel.from_state(state["chars"]) if state["chars"] else None
+        return cls(list(state["labels"]), bert, head, chars, config)
 
 
 def _layer_of(key: str) -> int:
@@ -160,7 +185,8 @@ def train_intent_model(
     progress: Callable[[str], None] | None = None,
 ) -> IntentModel:
     """Fine-tune the encoder's top layers and a head on ``texts`` and their ``labels``,
-    each text also seen as ``config.copies`` noisy variants (``brain.augment``)."""
+    each text also seen as ``config.copies`` noisy variants (``brain.augment``), and fit the
+    character n-gram model on the same sentences."""
     config = config or TrainConfig()
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -221,9 +247,14 @@ def train_intent_model(
                 progress(f"step {step}/{total}, loss {loss.item():.3f}")
     for p in tuned:
         p.requires_grad_(False)
+    chars = None
+    if len(names) > 1:
+        chars = CharNgramModel.fit(
+            all_texts, y.tolist(), len(names), config.char_alpha, config.seed
+        )
     if progress:
         progress(f"fine-tuned in {time.perf_counter() - started:.0f} s")
-    return IntentModel(names, bert, head, config)
+    return IntentModel(names, bert, head, chars, config)
 
 
 def _frozen_states(

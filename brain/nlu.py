@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brain import augment, intent_model
+from brain import augment, char_model, intent_model
 from brain.config import BrainConfig, IntentTraining
 from brain.embeddings import Embedder
 from brain.intent_model import IntentModel, TrainConfig, train_intent_model
@@ -117,7 +117,7 @@ def model_key(path: Path, config: TrainConfig) -> str:
     and the source of the training code (a change to any of them trains a new model)."""
     digest = hashlib.sha256(path.read_bytes())
     digest.update(repr(sorted(asdict(config).items())).encode())
-    for module in (augment, intent_model):
+    for module in (augment, char_model, intent_model):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 
