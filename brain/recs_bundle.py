@@ -5,8 +5,8 @@ Fitting never looks at what it will be judged on. From the histories it is given
 out the last item of up to ``2 * valid_users`` of them (the *inner* split; the other
 histories stay whole, so training still reads their most recent items): SASRec stops early
 on one half of the held-out users, the blend's weights are chosen on the other half, then
-the item-to-item models are refitted on the whole histories. ``omnigate eval-recs`` scores the result on the file's
-own targets (the *outer* split), which fitting never sees.
+the item-to-item models are refitted on the whole histories. ``omnigate eval-recs`` scores
+the result on the file's own targets (the *outer* split), which fitting never sees.
 """
 
 from __future__ import annotations
@@ -189,6 +189,21 @@ def ranking_metrics(
     return float(hit.mean()) if len(t) else 0.0, float(ndcg.mean()) if len(t) else 0.0
 
 
+def inner_split(
+    seqs: Sequence[History], valid_users: int, seed: int = 0
+) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+    """The inner split of ``seqs``: (histories to train on, early-stopping users, blend
+    users). Up to ``valid_users`` users per half, drawn at random among the histories of two
+    or more items, lose their last item, which is what they are validated on; every other
+    history stays whole. A small log ends up with every history held out."""
+    rng = np.random.default_rng(seed)
+    held = rng.permutation(np.flatnonzero([len(s) >= 2 for s in seqs]))
+    half = min(valid_users, len(held) // 2)
+    held_out = set(held[: 2 * half].tolist())
+    train = [list(s[:-1]) if u in held_out else list(s) for u, s in enumerate(seqs)]
+    return train, held[:half], held[half : 2 * half]
+
+
 def fit_bundle(
     seqs: Sequence[History],
     n_items: int,
@@ -205,15 +220,7 @@ def fit_bundle(
     """
     cfg = cfg or FitConfig()
     start = time.monotonic()
-    rng = np.random.default_rng(cfg.seed)
-    # Held-out users need an item left to read after the split.
-    held = np.flatnonzero([len(s) >= 2 for s in seqs])
-    held = rng.permutation(held)
-    half = min(cfg.valid_users, len(held) // 2)
-    stop_users, blend_users = held[:half], held[half : 2 * half]
-    held_out = set(held[: 2 * half].tolist())
-    # A small log holds out every history, a large one only the validation users'.
-    inner_train = [list(s[:-1]) if u in held_out else list(s) for u, s in enumerate(seqs)]
+    inner_train, stop_users, blend_users = inner_split(seqs, cfg.valid_users, cfg.seed)
 
     def split(users: np.ndarray) -> tuple[list[History], np.ndarray]:
         return [inner_train[u] for u in users], np.asarray(

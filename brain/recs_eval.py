@@ -170,7 +170,7 @@ def eval_recs(
     sums: dict[str, list[float]] = {}
     targets = np.asarray(data.test_targets, dtype=np.int64)
     tie = 1e-6 * bundle.pop / max(float(bundle.pop.max()), 1.0)
-    step = 2048
+    step = 512  # score blocks of ~9M floats per model: the blend's temporaries stay small
     for i in range(0, len(targets), step):
         hist, tgt = data.test_histories[i : i + step], targets[i : i + step]
         parts = bundle.parts(hist)
