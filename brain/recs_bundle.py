@@ -1,11 +1,12 @@
-"""The trained next-item bundle (SASRec, EASE, RP3beta, co-occurrence, popularity and the
+"""The trained next-item bundle (SASRec, EASE, RP3beta, ItemKNN, co-occurrence, popularity and the
 blend's weights): how it is fitted, saved, found in the cache and asked for scores.
 
 Fitting never looks at what it will be judged on. From the histories it is given it holds
-out each history's last item (the *inner* split): SASRec stops early on one half of those
-users, the blend's weights are chosen on the other half, then the item-to-item models are
-refitted on the whole histories. ``omnigate eval-recs`` scores the result on the file's
-own targets (the *outer* split), which fitting never sees.
+out the last item of up to ``2 * valid_users`` of them (the *inner* split; the other
+histories stay whole, so training still reads their most recent items): SASRec stops early
+on one half of the held-out users, the blend's weights are chosen on the other half, then
+the item-to-item models are refitted on the whole histories. ``omnigate eval-recs`` scores
+the result on the file's own targets (the *outer* split), which fitting never sees.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from brain.recs_baselines import ItemToItem, ease, rp3beta
+from brain.recs_baselines import ItemToItem, ease, itemknn, rp3beta
 from brain.recs_blend import K, blend, tune_weights
 from brain.recs_model import (
     CoOccurrence,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from brain.store import Interaction
 
 # Bump when the bundle's content or training changes, so cached bundles are not reused.
-BUNDLE_VERSION = "blend-3"
+BUNDLE_VERSION = "blend-4"
 # SASRec's share of the 10-minute fitting budget on 2 CPU cores (the item-to-item models
 # and the blend's tuning take the rest); early stopping usually ends it sooner.
 SASREC_SECONDS = 300.0
@@ -51,12 +52,15 @@ class FitConfig:
     shop."""
 
     ease_l2: float = 100.0
-    ease_min_count: int = 10  # rarer items: noisy EASE rows, and a smaller dense Gram
-    ease_max_items: int = 10_000  # dense Gram of at most 400 MB (float32)
+    ease_min_count: int = 5  # rarer items: noisy EASE rows, and a smaller dense Gram
+    ease_max_items: int = 12_000  # dense Gram of at most 576 MB (float32)
     ease_decay: float = 0.7
-    rp3_alpha: float = 0.4
-    rp3_beta: float = 0.2
-    rp3_decay: float = 0.9
+    rp3_alpha: float = 0.3
+    rp3_beta: float = 0.1
+    rp3_decay: float = 0.7
+    knn_shrink: float = 100.0
+    knn_alpha: float = 0.5
+    knn_decay: float = 0.7
     sasrec: SASRecConfig = field(default_factory=SASRecConfig)
     valid_users: int = 4000  # per half of the inner split (early stopping; blend weights)
     seed: int = 0
@@ -70,6 +74,7 @@ class RecsBundle:
     cooc: CoOccurrence
     ease: ItemToItem
     rp3: ItemToItem
+    knn: ItemToItem | None
     pop: np.ndarray  # (n_items + 1,)
     weights: dict[str, float]  # blend weights by model name (``recs_blend.blend``)
     meta: dict[str, Any]  # e.g. {"quick": bool, "trained_s": float, "validation": ...}
@@ -81,6 +86,8 @@ class RecsBundle:
             "ease": self.ease.scores(histories),
             "rp3beta": self.rp3.scores(histories),
         }
+        if self.knn is not None:
+            out["itemknn"] = self.knn.scores(histories)
         if self.model is not None:
             out["sasrec"] = sasrec_scores(self.model, histories)
         return out
@@ -99,6 +106,7 @@ class RecsBundle:
             "cooc": self.cooc.state(),
             "ease": self.ease.state(),
             "rp3": self.rp3.state(),
+            "knn": self.knn.state() if self.knn is not None else None,
             "pop": torch.from_numpy(self.pop),
             "weights": self.weights,
             "meta": self.meta,
@@ -121,6 +129,7 @@ class RecsBundle:
             CoOccurrence.from_state(blob["cooc"]),
             ItemToItem.from_state(blob["ease"]),
             ItemToItem.from_state(blob["rp3"]),
+            ItemToItem.from_state(blob["knn"]) if blob.get("knn") is not None else None,
             blob["pop"].numpy(),
             dict(blob["weights"]),
             blob["meta"],
@@ -132,8 +141,9 @@ class RecsBundle:
 
 def _item_models(
     seqs: Sequence[History], n_items: int, cfg: FitConfig
-) -> tuple[CoOccurrence, ItemToItem, ItemToItem, dict[str, float]]:
-    """Co-occurrence, EASE and RP3beta fitted on ``seqs``, and the seconds each took."""
+) -> tuple[CoOccurrence, ItemToItem, ItemToItem, ItemToItem, dict[str, float]]:
+    """Co-occurrence, EASE, RP3beta and ItemKNN fitted on ``seqs``, and the seconds each
+    took."""
     times: dict[str, float] = {}
     t = time.monotonic()
     cooc = CoOccurrence.build(seqs, n_items)
@@ -151,7 +161,10 @@ def _item_models(
     t = time.monotonic()
     r = rp3beta(seqs, n_items, alpha=cfg.rp3_alpha, beta=cfg.rp3_beta, decay=cfg.rp3_decay)
     times["rp3beta"] = time.monotonic() - t
-    return cooc, e, r, times
+    t = time.monotonic()
+    k = itemknn(seqs, n_items, shrink=cfg.knn_shrink, alpha=cfg.knn_alpha, decay=cfg.knn_decay)
+    times["itemknn"] = time.monotonic() - t
+    return cooc, e, r, k, times
 
 
 def ranking_metrics(
@@ -176,6 +189,21 @@ def ranking_metrics(
     return float(hit.mean()) if len(t) else 0.0, float(ndcg.mean()) if len(t) else 0.0
 
 
+def inner_split(
+    seqs: Sequence[History], valid_users: int, seed: int = 0
+) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+    """The inner split of ``seqs``: (histories to train on, early-stopping users, blend
+    users). Up to ``valid_users`` users per half, drawn at random among the histories of two
+    or more items, lose their last item, which is what they are validated on; every other
+    history stays whole. A small log ends up with every history held out."""
+    rng = np.random.default_rng(seed)
+    held = rng.permutation(np.flatnonzero([len(s) >= 2 for s in seqs]))
+    half = min(valid_users, len(held) // 2)
+    held_out = set(held[: 2 * half].tolist())
+    train = [list(s[:-1]) if u in held_out else list(s) for u, s in enumerate(seqs)]
+    return train, held[:half], held[half : 2 * half]
+
+
 def fit_bundle(
     seqs: Sequence[History],
     n_items: int,
@@ -192,13 +220,7 @@ def fit_bundle(
     """
     cfg = cfg or FitConfig()
     start = time.monotonic()
-    rng = np.random.default_rng(cfg.seed)
-    inner_train = [list(s[:-1]) if len(s) >= 2 else list(s) for s in seqs]
-    # Held-out users need an item left to read after the split.
-    held = np.flatnonzero([len(s) >= 2 for s in seqs])
-    held = rng.permutation(held)
-    half = min(cfg.valid_users, len(held) // 2)
-    stop_users, blend_users = held[:half], held[half : 2 * half]
+    inner_train, stop_users, blend_users = inner_split(seqs, cfg.valid_users, cfg.seed)
 
     def split(users: np.ndarray) -> tuple[list[History], np.ndarray]:
         return [inner_train[u] for u in users], np.asarray(
@@ -228,10 +250,10 @@ def fit_bundle(
             validate=validate if len(stop_h) else None,
         )
         log(f"SASRec: {model.trained}")
-    cooc, e, r, _ = _item_models(inner_train, n_items, cfg)
+    cooc, e, r, k, _ = _item_models(inner_train, n_items, cfg)
     pop = popularity(inner_train, n_items)
     log("item-to-item models on the inner split")
-    inner = RecsBundle(model, cooc, e, r, pop, {}, {})
+    inner = RecsBundle(model, cooc, e, r, k, pop, {}, {})
     validation: dict[str, dict[str, float]] = {}
     if len(blend_h):
         # Each member's own figures are taken from the same score blocks the tuning reads.
@@ -259,9 +281,9 @@ def fit_bundle(
                 "ndcg@10": round(float(v[1]) / len(blend_t), 4),
             }
     else:  # too few histories to hold any out: an even mix of the item-to-item models
-        weights = {"cooccurrence": 0.5, "ease": 0.25, "rp3beta": 0.25}
+        weights = {"cooccurrence": 0.4, "ease": 0.2, "rp3beta": 0.2, "itemknn": 0.2}
     log(f"blend weights {weights}")
-    cooc, e, r, times = _item_models(seqs, n_items, cfg)
+    cooc, e, r, k, times = _item_models(seqs, n_items, cfg)
     log("item-to-item models refitted on the whole histories")
     meta = {
         "quick": quick,
@@ -271,7 +293,7 @@ def fit_bundle(
         "validation": validation,
         "validation_users": len(blend_h),
     }
-    return RecsBundle(model, cooc, e, r, popularity(seqs, n_items), weights, meta)
+    return RecsBundle(model, cooc, e, r, k, popularity(seqs, n_items), weights, meta)
 
 
 # --- a shop's interaction log ----------------------------------------------------------------

@@ -9,7 +9,7 @@ Reads either
 Models are fitted on the histories only (``recs_bundle.fit_bundle``, which tunes itself on
 an inner split carved from those histories) and asked for the held-out item: recall@10 (the
 target is in the top 10) and ndcg@10 of the blend (``model``), of each of its members
-(SASRec, EASE, RP3beta, co-occurrence) and of popularity.
+(SASRec, EASE, RP3beta, ItemKNN, co-occurrence) and of popularity.
 """
 
 from __future__ import annotations
@@ -166,11 +166,11 @@ def eval_recs(
     )
     fit_s = time.monotonic() - t0
 
-    names = ("model", "sasrec", "ease", "rp3beta", "cooccurrence", "popularity")
+    names = ("model", "sasrec", "ease", "rp3beta", "itemknn", "cooccurrence", "popularity")
     sums: dict[str, list[float]] = {}
     targets = np.asarray(data.test_targets, dtype=np.int64)
     tie = 1e-6 * bundle.pop / max(float(bundle.pop.max()), 1.0)
-    step = 2048
+    step = 512  # score blocks of ~9M floats per model: the blend's temporaries stay small
     for i in range(0, len(targets), step):
         hist, tgt = data.test_histories[i : i + step], targets[i : i + step]
         parts = bundle.parts(hist)

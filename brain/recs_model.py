@@ -136,11 +136,11 @@ class SASRecConfig:
     layers: int = 2
     max_len: int = 20  # only the last max_len items of a history are read (shop sessions
     # are short: the Games histories average 7.7 items)
-    dropout: float = 0.3
+    dropout: float = 0.2  # 0.5 learns as well on the inner split, in twice the epochs
     # Training
     epochs: int = 8
     batch_size: int = 512
-    lr: float = 3e-3
+    lr: float = 5e-3
     weight_decay: float = 0.0
     # Above this many items the loss uses sampled negatives instead of the full softmax: on
     # a CPU the (positions x items) logits of a full softmax over 17k items cost 5-8x more

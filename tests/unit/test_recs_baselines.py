@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brain.recs_baselines import ease, history_vectors, rp3beta
+from brain.recs_baselines import ease, history_vectors, itemknn, rp3beta
 from brain.recs_blend import blend, simplex_grid, tune_weights
 
 
@@ -41,6 +41,20 @@ def test_rp3beta_is_the_three_step_random_walk() -> None:
     assert damped[1, 0] == pytest.approx(1 / 6)
 
 
+def test_itemknn_is_the_shrunk_cosine() -> None:
+    # Item 1: customers u1, u2, u3; item 2: u1, u3; item 3: u2. Two customers share items 1
+    # and 2, so their cosine is 2 / sqrt(3 * 2); with shrink 1 the denominator grows by 1.
+    histories = [[1, 2], [1, 3], [1, 2]]
+    cosine = itemknn(histories, n_items=3, shrink=0.0).w.toarray()[1:, 1:]
+    assert cosine[0, 1] == pytest.approx(2 / np.sqrt(6)) and cosine[1, 0] == cosine[0, 1]
+    assert cosine[0, 2] == pytest.approx(1 / np.sqrt(3)) and cosine[1, 2] == 0.0
+    assert np.diag(cosine).sum() == 0.0  # an item is not its own neighbour
+    shrunk = itemknn(histories, n_items=3, shrink=1.0).w.toarray()[1:, 1:]
+    assert shrunk[0, 1] == pytest.approx(2 / (np.sqrt(6) + 1))
+    # The shrinkage costs the pair seen by one customer more than the pair seen by two.
+    assert shrunk[0, 2] / cosine[0, 2] < shrunk[0, 1] / cosine[0, 1]
+
+
 def test_recent_items_weigh_most_in_a_history() -> None:
     x = history_vectors([[1, 2, 3]], n_items=3, decay=0.5).toarray()
     assert x[0, 1:].tolist() == [0.25, 0.5, 1.0]
@@ -49,7 +63,11 @@ def test_recent_items_weigh_most_in_a_history() -> None:
 def test_scores_follow_the_last_item() -> None:
     # Customers who buy 1 go on to 2; customers who buy 3 go on to 4.
     histories = [[1, 2]] * 5 + [[3, 4]] * 5
-    for model in (ease(histories, 4, l2=1.0, min_count=1), rp3beta(histories, 4)):
+    for model in (
+        ease(histories, 4, l2=1.0, min_count=1),
+        rp3beta(histories, 4),
+        itemknn(histories, 4),
+    ):
         s = model.scores([[3], [1]])
         assert int(np.argmax(s[0])) == 4 and int(np.argmax(s[1])) == 2
 
