@@ -23,14 +23,13 @@ from sklearn.linear_model import SGDClassifier
 _NGRAMS = (2, 5)
 
 
-def _vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+def _vectorizer() -> TfidfVectorizer:
     return TfidfVectorizer(
         analyzer="char_wb",
         ngram_range=_NGRAMS,
         sublinear_tf=True,
         lowercase=True,
-        min_df=1 if vocabulary else 2,  # an n-gram seen once is as likely a typo as a cue
-        vocabulary=vocabulary,
+        min_df=2,  # an n-gram seen once is as likely a typo as a cue
     )
 
 
