@@ -60,6 +60,7 @@ from brain.recs_bundle import (
     bundle_path,
     catalog_sequences,
     fit_bundle,
+    product_texts,
     shop_fit_config,
 )
 from brain.store import ProductRecord, StoreBackend
@@ -322,8 +323,9 @@ class Recommender:
         """The trained next-item bundle for this catalog + interaction log: from the cache,
         else a quick one (a few seconds) when the shop has interactions, else None."""
         skus = [p.sku for p in self.index.products]
+        texts = product_texts(self.index.products)
         seqs = catalog_sequences(self.store.interactions(), self.index.by_sku)
-        path = bundle_path(self.config, skus, seqs)
+        path = bundle_path(self.config, skus, seqs, texts)
         device = resolve_device(self.config.device)
         if path.exists():
             try:
@@ -339,6 +341,7 @@ class Recommender:
             device,
             max_seconds=QUICK_TRAIN_SECONDS,
             quick=True,
+            texts=texts,
         )
         try:
             bundle.save(path)

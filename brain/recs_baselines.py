@@ -1,6 +1,7 @@
 """Item-to-item models that careful studies keep finding hard to beat on sparse e-commerce
 data (Ferrari Dacrema et al. 2019): EASE (Steck 2019), RP3beta (Paudel et al. 2017) and
-ItemKNN (asymmetric cosine with shrinkage).
+ItemKNN (asymmetric cosine with shrinkage); and one read off the products' own words
+(``TextSimilarity``), which knows items nobody has bought yet.
 
 Items are integers ``1..n_items`` (``0`` is padding), as in ``recs_model``. Both models are
 an item-to-item weight matrix ``W``; a history scores the catalog as ``x @ W``, where ``x``
@@ -207,6 +208,59 @@ def itemknn(
     den = np.power(counts[g.row], alpha) * np.power(counts[g.col], 1.0 - alpha) + shrink
     w = sp.csr_matrix((g.data / den, (g.row, g.col)), shape=g.shape, dtype=np.float32)
     return ItemToItem(_sparse_top_k(w, top_k), decay, n_items)
+
+
+@dataclass
+class TextSimilarity:
+    """Items whose titles share words: the cosine of TF-IDF vectors of words and word pairs
+    (``fit``). A history scores the catalog as the sum of its items' cosines with every item,
+    the most recent weighing most, read off the sparse vectors at query time: no item x item
+    matrix is built, so a catalog of 100,000 products costs nothing to fit."""
+
+    x: sp.csr_matrix  # (n_items + 1, vocabulary) float32, unit rows (row 0 empty)
+    decay: float  # history weights, see ``history_vectors``
+    n_items: int
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], decay: float = 0.3, min_df: int = 2) -> TextSimilarity:
+        """``texts[i]`` is item ``i``'s title and category (``texts[0]``, padding, is ignored).
+        Words of a single product (``min_df``) link nothing and are dropped; a series name,
+        a platform or a brand links items whatever the purchase log says."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True)
+        try:
+            x = vectorizer.fit_transform(["", *texts[1:]]).astype(np.float32).tocsr()
+        except ValueError:  # no word shared by min_df products (a tiny catalog)
+            x = sp.csr_matrix((len(texts), 1), dtype=np.float32)
+        return cls(x, decay, len(texts) - 1)
+
+    def scores(self, histories: Sequence[History]) -> np.ndarray:
+        """``(B, n_items + 1)`` float32 next-item scores; the history's own items score 0,
+        column 0 is ``-inf``."""
+        h = history_vectors(histories, self.n_items, self.decay)
+        out = np.asarray(((h @ self.x) @ self.x.T).todense(), dtype=np.float32)
+        out[h.nonzero()] = 0.0  # an item is its own best match
+        out[:, 0] = -np.inf
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """Arrays for ``torch.save``."""
+        return {
+            "indptr": torch.from_numpy(self.x.indptr.astype(np.int64)),
+            "indices": torch.from_numpy(self.x.indices.astype(np.int32)),
+            "data": torch.from_numpy(self.x.data.astype(np.float32)),
+            "width": self.x.shape[1],
+            "decay": self.decay,
+            "n_items": self.n_items,
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> TextSimilarity:
+        """Inverse of ``state``."""
+        shape = (int(s["n_items"]) + 1, int(s["width"]))
+        x = sp.csr_matrix((s["data"].numpy(), s["indices"].numpy(), s["indptr"].numpy()), shape)
+        return cls(x, float(s["decay"]), int(s["n_items"]))
 
 
 def _sparse_top_k(w: sp.csr_matrix, top_k: int) -> sp.csr_matrix:

@@ -1,12 +1,14 @@
-"""The trained next-item bundle (SASRec, EASE, RP3beta, ItemKNN, co-occurrence, popularity and the
-blend's weights): how it is fitted, saved, found in the cache and asked for scores.
+"""The trained next-item bundle (SASRec, EASE, RP3beta, ItemKNN, co-occurrence, title
+similarity, popularity and the blend's weights): how it is fitted, saved, found in the
+cache and asked for scores.
 
 Fitting never looks at what it will be judged on. From the histories it is given it holds
-out the last item of up to ``2 * valid_users`` of them (the *inner* split; the other
-histories stay whole, so training still reads their most recent items): SASRec stops early
-on one half of the held-out users, the blend's weights are chosen on the other half, then
-the item-to-item models are refitted on the whole histories. ``omnigate eval-recs`` scores
-the result on the file's own targets (the *outer* split), which fitting never sees.
+out the last item of up to ``2 * valid_users`` of them, never more than half (the *inner*
+split; the other histories stay whole, so training still reads their most recent items):
+SASRec stops early on one half of the held-out users, the blend's weights are chosen on the
+other half, then the item-to-item models are refitted on the whole histories. ``omnigate
+eval-recs`` scores the result on the file's own targets (the *outer* split), which fitting
+never sees.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from brain.recs_baselines import ItemToItem, ease, itemknn, rp3beta
+from brain.recs_baselines import ItemToItem, TextSimilarity, ease, itemknn, rp3beta
 from brain.recs_blend import K, blend, tune_weights
 from brain.recs_model import (
     CoOccurrence,
@@ -36,10 +38,10 @@ from brain.recs_model import (
 
 if TYPE_CHECKING:
     from brain.config import BrainConfig
-    from brain.store import Interaction
+    from brain.store import Interaction, ProductRecord
 
 # Bump when the bundle's content or training changes, so cached bundles are not reused.
-BUNDLE_VERSION = "blend-4"
+BUNDLE_VERSION = "blend-5"
 # SASRec's share of the 10-minute fitting budget on 2 CPU cores (the item-to-item models
 # and the blend's tuning take the rest); early stopping usually ends it sooner.
 SASREC_SECONDS = 300.0
@@ -61,6 +63,7 @@ class FitConfig:
     knn_shrink: float = 100.0
     knn_alpha: float = 0.5
     knn_decay: float = 0.7
+    text_decay: float = 0.3
     sasrec: SASRecConfig = field(default_factory=SASRecConfig)
     valid_users: int = 4000  # per half of the inner split (early stopping; blend weights)
     seed: int = 0
@@ -78,6 +81,7 @@ class RecsBundle:
     pop: np.ndarray  # (n_items + 1,)
     weights: dict[str, float]  # blend weights by model name (``recs_blend.blend``)
     meta: dict[str, Any]  # e.g. {"quick": bool, "trained_s": float, "validation": ...}
+    text: TextSimilarity | None = None  # title similarity, when the items' titles were given
 
     def parts(self, histories: Sequence[History]) -> dict[str, np.ndarray]:
         """Each model's raw ``(B, n_items + 1)`` next-item scores for ``histories``."""
@@ -88,6 +92,8 @@ class RecsBundle:
         }
         if self.knn is not None:
             out["itemknn"] = self.knn.scores(histories)
+        if self.text is not None:
+            out["text"] = self.text.scores(histories)
         if self.model is not None:
             out["sasrec"] = sasrec_scores(self.model, histories)
         return out
@@ -107,6 +113,7 @@ class RecsBundle:
             "ease": self.ease.state(),
             "rp3": self.rp3.state(),
             "knn": self.knn.state() if self.knn is not None else None,
+            "text": self.text.state() if self.text is not None else None,
             "pop": torch.from_numpy(self.pop),
             "weights": self.weights,
             "meta": self.meta,
@@ -133,6 +140,7 @@ class RecsBundle:
             blob["pop"].numpy(),
             dict(blob["weights"]),
             blob["meta"],
+            TextSimilarity.from_state(blob["text"]) if blob.get("text") is not None else None,
         )
 
 
@@ -195,10 +203,12 @@ def inner_split(
     """The inner split of ``seqs``: (histories to train on, early-stopping users, blend
     users). Up to ``valid_users`` users per half, drawn at random among the histories of two
     or more items, lose their last item, which is what they are validated on; every other
-    history stays whole. A small log ends up with every history held out."""
+    history stays whole. A small log holds out at most half of them."""
     rng = np.random.default_rng(seed)
     held = rng.permutation(np.flatnonzero([len(s) >= 2 for s in seqs]))
-    half = min(valid_users, len(held) // 2)
+    # At most half of the log is held out (a single user each below 8): the other half keeps
+    # its last items, so what the held-out users are validated on is still seen in training.
+    half = min(valid_users, len(held) // 2, max(1, len(held) // 4))
     held_out = set(held[: 2 * half].tolist())
     train = [list(s[:-1]) if u in held_out else list(s) for u, s in enumerate(seqs)]
     return train, held[:half], held[half : 2 * half]
@@ -212,14 +222,21 @@ def fit_bundle(
     max_seconds: float | None = SASREC_SECONDS,
     progress: bool = False,
     quick: bool = False,
+    texts: Sequence[str] | None = None,
 ) -> RecsBundle:
     """Fit every model and the blend's weights on ``seqs`` (see the module docstring).
 
     ``max_seconds`` bounds SASRec's training; ``quick`` marks a bundle trained in a hurry
-    at a worker's start-up (``omnigate recs train`` replaces it).
+    at a worker's start-up (``omnigate recs train`` replaces it). ``texts`` (item ``i``'s
+    title at ``texts[i]``, ``texts[0]`` unused) adds the title-similarity model.
     """
     cfg = cfg or FitConfig()
     start = time.monotonic()
+    text = None
+    if texts is not None:
+        if len(texts) != n_items + 1:
+            raise ValueError(f"texts: {len(texts)} given for {n_items} items (+ padding)")
+        text = TextSimilarity.fit(texts, decay=cfg.text_decay)
     inner_train, stop_users, blend_users = inner_split(seqs, cfg.valid_users, cfg.seed)
 
     def split(users: np.ndarray) -> tuple[list[History], np.ndarray]:
@@ -253,7 +270,7 @@ def fit_bundle(
     cooc, e, r, k, _ = _item_models(inner_train, n_items, cfg)
     pop = popularity(inner_train, n_items)
     log("item-to-item models on the inner split")
-    inner = RecsBundle(model, cooc, e, r, k, pop, {}, {})
+    inner = RecsBundle(model, cooc, e, r, k, pop, {}, {}, text)
     validation: dict[str, dict[str, float]] = {}
     if len(blend_h):
         # Each member's own figures are taken from the same score blocks the tuning reads.
@@ -281,7 +298,7 @@ def fit_bundle(
                 "ndcg@10": round(float(v[1]) / len(blend_t), 4),
             }
     else:  # too few histories to hold any out: an even mix of the item-to-item models
-        weights = {"cooccurrence": 0.4, "ease": 0.2, "rp3beta": 0.2, "itemknn": 0.2}
+        weights = {"cooccurrence": 0.3, "ease": 0.2, "rp3beta": 0.2, "itemknn": 0.1, "text": 0.2}
     log(f"blend weights {weights}")
     cooc, e, r, k, times = _item_models(seqs, n_items, cfg)
     log("item-to-item models refitted on the whole histories")
@@ -293,7 +310,7 @@ def fit_bundle(
         "validation": validation,
         "validation_users": len(blend_h),
     }
-    return RecsBundle(model, cooc, e, r, k, popularity(seqs, n_items), weights, meta)
+    return RecsBundle(model, cooc, e, r, k, popularity(seqs, n_items), weights, meta, text)
 
 
 # --- a shop's interaction log ----------------------------------------------------------------
@@ -317,10 +334,20 @@ def catalog_sequences(
     return [collapse([item for _, _, item in sorted(evs)]) for evs in per_user.values()]
 
 
-def bundle_path(config: BrainConfig, skus: Sequence[str], seqs: Sequence[History]) -> Path:
-    """Where the bundle for this catalog and interaction log is cached."""
+def product_texts(products: Sequence[ProductRecord]) -> list[str]:
+    """What the title-similarity model reads of each product, as model ids (``[0]`` is
+    padding): title, brand and category; descriptions are left out, their shared boilerplate
+    ("free delivery", "machine washable") would link unrelated products."""
+    return ["", *(f"{p.title} {p.brand} {p.category}" for p in products)]
+
+
+def bundle_path(
+    config: BrainConfig, skus: Sequence[str], seqs: Sequence[History], texts: Sequence[str]
+) -> Path:
+    """Where the bundle for this catalog, its texts and interaction log is cached."""
     digest = hashlib.sha256(BUNDLE_VERSION.encode())
     digest.update("\x00".join(skus).encode())
+    digest.update("\x02".join(texts).encode())
     for s in seqs:
         digest.update(b"\x01" + np.asarray(s, dtype=np.int64).tobytes())
     return config.cache_dir / "recs" / f"{digest.hexdigest()[:32]}.pt"
@@ -345,14 +372,18 @@ def train_recs(config: BrainConfig, progress: bool = True) -> Path:
     from brain.store import load_store
 
     store = load_store(config.store)
-    skus = [p.sku for p in store.products()]
+    products = store.products()
+    skus = [p.sku for p in products]
+    texts = product_texts(products)
     seqs = catalog_sequences(store.interactions(), {s: i for i, s in enumerate(skus)})
     if progress:
         n = sum(len(s) for s in seqs)
         print(f"recs: {len(seqs)} users, {n} interactions, {len(skus)} products", file=sys.stderr)
     device = resolve_device(config.device)
-    bundle = fit_bundle(seqs, len(skus), shop_fit_config(seqs), device, progress=progress)
-    path = bundle_path(config, skus, seqs)
+    bundle = fit_bundle(
+        seqs, len(skus), shop_fit_config(seqs), device, progress=progress, texts=texts
+    )
+    path = bundle_path(config, skus, seqs, texts)
     bundle.save(path)
     if progress:
         print(f"recs: saved {path}", file=sys.stderr)

@@ -9,7 +9,8 @@ Reads either
 Models are fitted on the histories only (``recs_bundle.fit_bundle``, which tunes itself on
 an inner split carved from those histories) and asked for the held-out item: recall@10 (the
 target is in the top 10) and ndcg@10 of the blend (``model``), of each of its members
-(SASRec, EASE, RP3beta, ItemKNN, co-occurrence) and of popularity.
+(SASRec, EASE, RP3beta, ItemKNN, co-occurrence, title similarity when ``items`` has
+titles) and of popularity.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class EvalData:
     test_targets: list[int]
     n_items: int
     item_names: list[str] = field(default_factory=list)  # index i -> original id (0: pad)
+    item_texts: list[str] | None = None  # index i -> title (0: pad), when an item file has them
 
 
 def read_eval_data(interactions: Path, items: Path | None = None) -> EvalData:
@@ -57,12 +59,18 @@ def read_eval_data(interactions: Path, items: Path | None = None) -> EvalData:
     with interactions.open(encoding="utf-8") as f:
         header = f.readline()
     vocab = _Vocab()
+    texts: dict[str, str] = {}
     if items is not None:
-        for item in _read_item_ids(items):
+        texts = _read_item_texts(items)
+        for item in texts:
             vocab.id(item)
     if "item_id_list" in header:
-        return _read_recbole_sequences(interactions, vocab)
-    return _read_event_log(interactions, vocab, delimiter="\t" if "\t" in header else ",")
+        data = _read_recbole_sequences(interactions, vocab)
+    else:
+        data = _read_event_log(interactions, vocab, delimiter="\t" if "\t" in header else ",")
+    if any(texts.values()):
+        data.item_texts = ["", *(texts.get(name, "") for name in data.item_names[1:])]
+    return data
 
 
 class _Vocab:
@@ -78,12 +86,22 @@ class _Vocab:
         return i
 
 
-def _read_item_ids(path: Path) -> list[str]:
-    """Item ids of a RecBole ``.item`` file or a ``products.csv`` (first column)."""
+TEXT_COLUMNS = ("title", "brand", "category")  # what the title-similarity model reads
+
+
+def _read_item_texts(path: Path) -> dict[str, str]:
+    """Item id (first column) -> its title, brand and category where the file has them: a
+    RecBole ``.item`` file (``title:token_seq``) or a store pack's ``products.csv``."""
     with path.open(encoding="utf-8", newline="") as f:
         header = f.readline()
         delim = "\t" if "\t" in header else ","
-        return [row[0] for row in csv.reader(f, delimiter=delim) if row]
+        names = [c.split(":")[0] for c in next(csv.reader([header], delimiter=delim))]
+        cols = [names.index(c) for c in TEXT_COLUMNS if c in names]
+        return {
+            row[0]: " ".join(row[c] for c in cols if c < len(row))
+            for row in csv.reader(f, delimiter=delim)
+            if row
+        }
 
 
 def _read_recbole_sequences(path: Path, vocab: _Vocab) -> EvalData:
@@ -162,11 +180,17 @@ def eval_recs(
     cfg.seed = seed
     device = resolve_device(brain_config.device)
     bundle = fit_bundle(
-        data.train, data.n_items, cfg, device, max_seconds=max_train_seconds, progress=progress
+        data.train,
+        data.n_items,
+        cfg,
+        device,
+        max_seconds=max_train_seconds,
+        progress=progress,
+        texts=data.item_texts,
     )
     fit_s = time.monotonic() - t0
 
-    names = ("model", "sasrec", "ease", "rp3beta", "itemknn", "cooccurrence", "popularity")
+    names = ("model", "sasrec", "ease", "rp3beta", "itemknn", "cooccurrence", "text", "popularity")
     sums: dict[str, list[float]] = {}
     targets = np.asarray(data.test_targets, dtype=np.int64)
     tie = 1e-6 * bundle.pop / max(float(bundle.pop.max()), 1.0)

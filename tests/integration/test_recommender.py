@@ -400,10 +400,10 @@ def test_eval_recs_reads_recbole_files(tmp_path: Path, config: BrainConfig) -> N
     cfg = FitConfig(sasrec=SASRecConfig(epochs=1), valid_users=500)
     result = eval_recs(part, SHARED_GAMES / "Games.item", config, progress=False, config=cfg)
     assert result["n_users"] == 3000 and result["n_items"] == 16859
-    members = ("sasrec", "ease", "rp3beta", "itemknn", "cooccurrence")
+    members = ("sasrec", "ease", "rp3beta", "itemknn", "cooccurrence", "text")  # text: titles
     for name in ("model", *members, "popularity"):
         assert 0.0 <= result[name]["ndcg@10"] <= result[name]["recall@10"] <= 1.0
-    for name in ("ease", "rp3beta", "itemknn", "cooccurrence"):
+    for name in ("ease", "rp3beta", "itemknn", "cooccurrence", "text"):
         assert result[name]["recall@10"] > result["popularity"]["recall@10"]
     # Weights were chosen on the inner split, reported with each member's figures there.
     assert set(result["blend_weights"]) == set(members)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brain.recs_baselines import ease, history_vectors, itemknn, rp3beta
+from brain.recs_baselines import TextSimilarity, ease, history_vectors, itemknn, rp3beta
 from brain.recs_blend import blend, simplex_grid, tune_weights
 
 
@@ -53,6 +53,29 @@ def test_itemknn_is_the_shrunk_cosine() -> None:
     assert shrunk[0, 1] == pytest.approx(2 / (np.sqrt(6) + 1))
     # The shrinkage costs the pair seen by one customer more than the pair seen by two.
     assert shrunk[0, 2] / cosine[0, 2] < shrunk[0, 1] / cosine[0, 1]
+
+
+def test_titles_sharing_a_series_or_platform_are_neighbours() -> None:
+    titles = [
+        "",
+        "Zelda Breath of the Wild - Nintendo Switch",
+        "Zelda Tears of the Kingdom - Nintendo Switch",
+        "Halo Infinite - Xbox Series X",
+        "Halo 5 Guardians - Xbox One",
+        "Mario Kart 8 Deluxe - Nintendo Switch",
+    ]
+    model = TextSimilarity.fit(titles)
+    after_zelda = model.scores([[1]])[0]
+    assert np.argmax(after_zelda) == 2  # the other Zelda: series and platform
+    assert after_zelda[5] > after_zelda[3]  # same platform beats another series elsewhere
+    assert after_zelda[1] == 0  # not itself
+    assert np.argmax(model.scores([[3]])[0]) == 4
+    assert np.argmax(model.scores([[1, 3]])[0]) == 4  # the latest item weighs most
+
+
+def test_titles_with_no_shared_word_give_no_neighbours() -> None:
+    scores = TextSimilarity.fit(["", "tent", "kayak"]).scores([[1]])
+    assert (scores[0, 1:] == 0).all()
 
 
 def test_recent_items_weigh_most_in_a_history() -> None:

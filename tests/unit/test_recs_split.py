@@ -18,11 +18,18 @@ def test_only_validation_users_lose_their_last_item() -> None:
             assert kept == seq  # everyone else's history stays whole
 
 
-def test_a_small_log_holds_out_every_history_it_can() -> None:
+def test_a_small_log_holds_out_one_user_each() -> None:
     seqs = [[1, 2], [3, 4, 5], [6], [7, 8]]
     train, stop, blend = inner_split(seqs, valid_users=4000, seed=1)
     assert len(stop) == len(blend) == 1  # three histories of two or more items: one each
     assert train[2] == [6]  # a single item has nothing to hold out
+
+
+def test_a_log_smaller_than_the_validation_size_keeps_half_its_histories_whole() -> None:
+    seqs = [[u, u + 100] for u in range(1, 41)]
+    train, stop, blend = inner_split(seqs, valid_users=4000, seed=0)
+    assert len(stop) == len(blend) == 10
+    assert sum(t == s for t, s in zip(train, seqs, strict=True)) == 20
 
 
 def test_the_seed_draws_other_validation_users() -> None:
