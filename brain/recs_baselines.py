@@ -3,8 +3,8 @@ data (Ferrari Dacrema et al. 2019): EASE (Steck 2019), RP3beta (Paudel et al. 20
 ItemKNN (asymmetric cosine with shrinkage); and one read off the products' own words
 (``TextSimilarity``), which knows items nobody has bought yet.
 
-Items are integers ``1..n_items`` (``0`` is padding), as in ``recs_model``. Both models are
-an item-to-item weight matrix ``W``; a history scores the catalog as ``x @ W``, where ``x``
+Items are integers ``1..n_items`` (``0`` is padding), as in ``recs_model``. The first three
+are an item-to-item weight matrix ``W``; a history scores the catalog as ``x @ W``, where ``x``
 holds the history's items, the most recent weighing most (we predict the *next* item, and
 a shop session's last items say most about it).
 """
@@ -223,7 +223,8 @@ class TextSimilarity:
 
     @classmethod
     def fit(cls, texts: Sequence[str], decay: float = 0.3, min_df: int = 2) -> TextSimilarity:
-        """``texts[i]`` is item ``i``'s title and category (``texts[0]``, padding, is ignored).
+        """``texts[i]`` is item ``i``'s title, brand and category (``texts[0]``, padding, is
+        ignored).
         Words of a single product (``min_df``) link nothing and are dropped; a series name,
         a platform or a brand links items whatever the purchase log says."""
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -334,11 +334,15 @@ def catalog_sequences(
     return [collapse([item for _, _, item in sorted(evs)]) for evs in per_user.values()]
 
 
+# What the title-similarity model reads of a product (a store pack's columns, a RecBole item
+# file's where it has them); descriptions are left out, their shared boilerplate ("free
+# delivery", "machine washable") would link unrelated products.
+TEXT_FIELDS = ("title", "brand", "category")
+
+
 def product_texts(products: Sequence[ProductRecord]) -> list[str]:
-    """What the title-similarity model reads of each product, as model ids (``[0]`` is
-    padding): title, brand and category; descriptions are left out, their shared boilerplate
-    ("free delivery", "machine washable") would link unrelated products."""
-    return ["", *(f"{p.title} {p.brand} {p.category}" for p in products)]
+    """Each product's ``TEXT_FIELDS`` joined, as model ids (``[0]`` is padding)."""
+    return ["", *(" ".join(getattr(p, f) for f in TEXT_FIELDS) for p in products)]
 
 
 def bundle_path(

@@ -30,6 +30,7 @@ from brain.embeddings import resolve_device
 from brain.recs_blend import blend
 from brain.recs_bundle import (
     SASREC_SECONDS,
+    TEXT_FIELDS,
     FitConfig,
     collapse,
     fit_bundle,
@@ -86,17 +87,14 @@ class _Vocab:
         return i
 
 
-TEXT_COLUMNS = ("title", "brand", "category")  # what the title-similarity model reads
-
-
 def _read_item_texts(path: Path) -> dict[str, str]:
-    """Item id (first column) -> its title, brand and category where the file has them: a
-    RecBole ``.item`` file (``title:token_seq``) or a store pack's ``products.csv``."""
+    """Item id (first column) -> its ``TEXT_FIELDS`` where the file has them: a RecBole
+    ``.item`` file (``title:token_seq``) or a store pack's ``products.csv``."""
     with path.open(encoding="utf-8", newline="") as f:
         header = f.readline()
         delim = "\t" if "\t" in header else ","
         names = [c.split(":")[0] for c in next(csv.reader([header], delimiter=delim))]
-        cols = [names.index(c) for c in TEXT_COLUMNS if c in names]
+        cols = [names.index(c) for c in TEXT_FIELDS if c in names]
         return {
             row[0]: " ".join(row[c] for c in cols if c < len(row))
             for row in csv.reader(f, delimiter=delim)
