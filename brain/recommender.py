@@ -26,8 +26,9 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -249,17 +250,27 @@ class Search:
 
     products: list[Product]
     query: CatalogQuery  # the effective request (follow-ups merged)
-    relevance: float  # best cosine of the request's words with any product; 1.0 with none
     lexical: bool  # one of the request's words (or a synonym) is a catalog word
     relaxed: tuple[Constraint, ...]  # bounds no product met: the products come closest
     ranked_by: str | None  # the kind a superlative (or a relaxed bound) ordered by
+    # best cosine of the request's words with a product that passed the filters: a lower
+    # bound of ``relevance`` (-1.0 when none passed; 1.0 for a request with no words)
+    candidate_best: float
+    closeness: Callable[[], float]  # computes ``relevance``: one pass over the catalog
     unstated: str | None = None  # "like X but lighter": the kind X's row does not state
     indices: list[int] = field(default_factory=list)  # catalog rows of ``products``
+
+    @cached_property
+    def relevance(self) -> float:
+        """Best cosine of the request's words with any product; 1.0 with no words."""
+        return self.closeness()
 
     @property
     def relevant(self) -> bool:
         """Whether the catalog has something like what was asked for."""
-        return relevant(self.relevance, self.lexical)
+        # The candidates' best usually decides it, sparing the pass over the whole catalog
+        # (11 ms at 100,000 products).
+        return relevant(self.candidate_best, self.lexical) or relevant(self.relevance, self.lexical)
 
 
 def relevant(closeness: float, lexical: bool) -> bool:
@@ -377,7 +388,6 @@ class Recommender:
         if wanted is not None:
             q, unstated = self._relative_to(q, refs, *wanted)
         qvec = self._embed(q.text) if q.text else None
-        relevance = self._closeness(qvec)
 
         mask = idx.mask(q)
         relaxed: tuple[Constraint, ...] = ()
@@ -388,10 +398,20 @@ class Recommender:
             mask[refs] = False  # "like the last one" means another one
         cand = np.flatnonzero(mask)
         slots["last_query"] = {**q.to_dict(), "cheaper": False, "similar": False}
-        result = Search([], q, relevance, self._lexical(q.text), relaxed, None, unstated)
+        rel = idx.relevance(qvec, cand) if qvec is not None else None
+        result = Search(
+            [],
+            q,
+            self._lexical(q.text),
+            relaxed,
+            None,
+            candidate_best=1.0 if rel is None else float(rel.max(initial=-1.0)),
+            closeness=lambda: self._closeness(qvec),
+            unstated=unstated,
+        )
         if len(cand) == 0:
             return result
-        score = self._scores(q, refs, cand, self._history(slots))
+        score = self._scores(q, refs, cand, self._history(slots), qvec, rel)
         words = q.text
         if q.similar and refs:  # "like the Scout tent": other tents first
             words = " ".join([words, *(self._type_words(i) for i in refs)]).strip()
@@ -402,7 +422,7 @@ class Recommender:
             (relaxed[0].kind, "desc" if relaxed[0].op == ">=" else "asc") if relaxed else None
         )
         if order is not None:
-            ranked = self._ordered_by(cand, score, title_match, qvec, *order)
+            ranked = self._ordered_by(cand, score, title_match, rel, *order)
             if len(ranked):
                 best, result.ranked_by = ranked[:limit], order[0]
         slots["last_products"] = [idx.products[i].sku for i in best]
@@ -453,7 +473,7 @@ class Recommender:
         cand: np.ndarray,
         score: np.ndarray,
         title_match: np.ndarray,
-        qvec: np.ndarray | None,
+        rel: np.ndarray | None,
         kind: str,
         way: str,
     ) -> np.ndarray:
@@ -464,8 +484,7 @@ class Recommender:
         keep = ~np.isnan(values)
         if (title_match[keep] > 0).any():
             keep &= title_match >= title_match[keep].max()
-        if qvec is not None:
-            rel = self.index.relevance(qvec, cand)
+        if rel is not None:  # the request's cosine with each candidate
             keep &= rel >= rel.max() - SUPERLATIVE_MARGIN
         if not keep.any():
             return cand[:0]
@@ -601,17 +620,24 @@ class Recommender:
         return q
 
     def _scores(
-        self, q: CatalogQuery, refs: list[int], cand: np.ndarray, history: list[int]
+        self,
+        q: CatalogQuery,
+        refs: list[int],
+        cand: np.ndarray,
+        history: list[int],
+        qvec: np.ndarray | None,
+        rel: np.ndarray | None,
     ) -> np.ndarray:
-        """Final ranking score of each candidate (see the module docstring)."""
-        qvec = self._embed(q.text) if q.text else None
+        """Final ranking score of each candidate (see the module docstring); ``rel`` is the
+        cosine of the request's words (``qvec``) with each candidate."""
         if refs and (q.similar or qvec is None):
             ref_vec = _unit(self.index.emb[refs].mean(axis=0))
             qvec = ref_vec if qvec is None else _unit(qvec + ref_vec)
+            rel = self.index.relevance(qvec, cand)
         personal = self._personal(history, cand)
-        if qvec is None:
+        if rel is None:
             return personal
-        return self.index.relevance(qvec, cand) + PERSONAL_WEIGHT * personal
+        return rel + PERSONAL_WEIGHT * personal
 
     def _embed(self, text: str) -> np.ndarray:
         """The query's embedding, from a small LRU: follow-ups ("cheaper", "under 50 then")
@@ -634,7 +660,7 @@ class Recommender:
         items = cand + 1  # model item ids are catalog indices + 1
         parts = {}
         if history:
-            parts = {k: v[:, items] for k, v in b.parts([[i + 1 for i in history]]).items()}
+            parts = b.parts([[i + 1 for i in history]], items)
         return blend(parts, b.weights, b.pop[items], np.array([not history]))[0]
 
     def _history(self, slots: dict[str, Any]) -> list[int]:

@@ -12,7 +12,7 @@ a shop session's last items say most about it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -220,6 +220,12 @@ class TextSimilarity:
     x: sp.csr_matrix  # (n_items + 1, vocabulary) float32, unit rows (row 0 empty)
     decay: float  # history weights, see ``history_vectors``
     n_items: int
+    # x transposed, kept in CSR: scipy would convert it on every request otherwise (10 ms at
+    # 100,000 products)
+    xt: sp.csr_matrix = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.xt = self.x.T.tocsr()
 
     @classmethod
     def fit(cls, texts: Sequence[str], decay: float = 0.3, min_df: int = 2) -> TextSimilarity:
@@ -240,7 +246,7 @@ class TextSimilarity:
         """``(B, n_items + 1)`` float32 next-item scores; the history's own items score 0,
         column 0 is ``-inf``."""
         h = history_vectors(histories, self.n_items, self.decay)
-        out = np.asarray(((h @ self.x) @ self.x.T).todense(), dtype=np.float32)
+        out = ((h @ self.x) @ self.xt).toarray().astype(np.float32, copy=False)
         out[h.nonzero()] = 0.0  # an item is its own best match
         out[:, 0] = -np.inf
         return out

@@ -83,19 +83,24 @@ class RecsBundle:
     meta: dict[str, Any]  # e.g. {"quick": bool, "trained_s": float, "validation": ...}
     text: TextSimilarity | None = None  # title similarity, when the items' titles were given
 
-    def parts(self, histories: Sequence[History]) -> dict[str, np.ndarray]:
-        """Each model's raw ``(B, n_items + 1)`` next-item scores for ``histories``."""
-        out = {
+    def parts(
+        self, histories: Sequence[History], items: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each model's raw ``(B, n_items + 1)`` next-item scores for ``histories``, or
+        ``(B, len(items))`` for the item ids ``items`` only."""
+        # The item-to-item members' rows are sparse: computed whole, then read at ``items``.
+        full = {
             "cooccurrence": self.cooc.scores(histories),
             "ease": self.ease.scores(histories),
             "rp3beta": self.rp3.scores(histories),
         }
         if self.knn is not None:
-            out["itemknn"] = self.knn.scores(histories)
+            full["itemknn"] = self.knn.scores(histories)
         if self.text is not None:
-            out["text"] = self.text.scores(histories)
-        if self.model is not None:
-            out["sasrec"] = sasrec_scores(self.model, histories)
+            full["text"] = self.text.scores(histories)
+        out = full if items is None else {k: v[:, items] for k, v in full.items()}
+        if self.model is not None:  # dense logits: only the wanted ones are computed
+            out["sasrec"] = sasrec_scores(self.model, histories, items)
         return out
 
     def scores(self, histories: Sequence[History]) -> np.ndarray:

@@ -208,9 +208,12 @@ class SASRec(nn.Module):
             x = block(x, allowed)
         return self.ln(x)
 
-    def last_logits(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, L) histories -> (B, n_items + 1) logits of the next item (padding at -inf)."""
+    def last_logits(self, seq: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) histories -> (B, n_items + 1) logits of the next item (padding at -inf),
+        or (B, len(items)) for the item ids ``items`` only."""
         h = self.hidden(seq)[:, -1]
+        if items is not None:
+            return h @ self.items.weight[items].T
         logits = h @ self.items.weight.T
         logits[:, 0] = float("-inf")
         return logits
@@ -325,16 +328,30 @@ def _softmax_loss(
 
 @torch.inference_mode()
 def sasrec_scores(
-    model: SASRec, histories: Sequence[History], batch_size: int = 1024
+    model: SASRec,
+    histories: Sequence[History],
+    items: np.ndarray | None = None,
+    batch_size: int = 1024,
 ) -> np.ndarray:
-    """Next-item logits for each history: (B, n_items + 1) float32; empty histories get 0."""
+    """Next-item logits for each history: (B, n_items + 1) float32, or (B, len(items)) for
+    the item ids ``items`` only (a shop's filtered candidates); empty histories get 0."""
     device = next(model.parameters()).device
-    out = np.zeros((len(histories), model.cfg.n_items + 1), dtype=np.float32)
+    # Past ~30 % of the catalog, gathering the item rows costs more than the full product.
+    gather = items is not None and len(items) < 0.3 * model.cfg.n_items
+    wanted = torch.from_numpy(np.asarray(items, dtype=np.int64)).to(device) if gather else None
+    width_out = model.cfg.n_items + 1 if wanted is None else len(wanted)
+    out = np.zeros((len(histories), width_out), dtype=np.float32)
     for i in range(0, len(histories), batch_size):
         part = histories[i : i + batch_size]
-        seq = torch.from_numpy(pad_left(part, model.cfg.max_len)).to(device)
-        out[i : i + len(part)] = model.last_logits(seq).float().cpu().numpy()
+        # padding only to the batch's longest history: pads are masked, and the real items
+        # keep their positions (right-aligned), so the logits are those of full padding
+        width = min(model.cfg.max_len, max((len(h) for h in part), default=0) or 1)
+        seq = torch.from_numpy(pad_left(part, width)).to(device)
+        out[i : i + len(part)] = model.last_logits(seq, wanted).float().cpu().numpy()
     empty = np.fromiter((len(h) == 0 for h in histories), dtype=bool, count=len(histories))
     out[empty] = 0.0
-    out[:, 0] = -np.inf
+    if wanted is None:
+        out[:, 0] = -np.inf
+        if items is not None:
+            out = out[:, items]
     return out
