@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from brain.store import Interaction, ProductRecord
 
 # Bump when the bundle's content or training changes, so cached bundles are not reused.
-BUNDLE_VERSION = "blend-5"
+BUNDLE_VERSION = "blend-6"
 # SASRec's share of the 10-minute fitting budget on 2 CPU cores (the item-to-item models
 # and the blend's tuning take the rest); early stopping usually ends it sooner.
 SASREC_SECONDS = 300.0
