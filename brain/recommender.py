@@ -64,6 +64,7 @@ from brain.recs_bundle import (
     product_texts,
     shop_fit_config,
 )
+from brain.recs_model import GATHER_MAX_SHARE
 from brain.store import ProductRecord, StoreBackend
 from channels.schema import Product
 
@@ -233,8 +234,7 @@ class CatalogIndex:
 
     def relevance(self, qvec: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``qvec`` with the candidates' embeddings: (len(cand),)."""
-        # Gathering rows copies them; past ~30 % of the catalog one full matmul is cheaper.
-        if len(cand) < 0.3 * len(self.products):
+        if len(cand) < GATHER_MAX_SHARE * len(self.products):
             return self.emb[cand] @ qvec
         return (self.emb @ qvec)[cand]
 

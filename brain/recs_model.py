@@ -330,6 +330,12 @@ def _softmax_loss(
     return F.cross_entropy(logits, y_idx[: len(y)])
 
 
+# Scoring some of a catalog's rows: past this share of them, gathering the rows copies more
+# than one product with the whole matrix costs (item logits here, product cosines in
+# ``recommender.CatalogIndex.relevance``).
+GATHER_MAX_SHARE = 0.3
+
+
 @torch.inference_mode()
 def sasrec_scores(
     model: SASRec,
@@ -340,8 +346,7 @@ def sasrec_scores(
     """Next-item logits for each history: (B, n_items + 1) float32, or (B, len(items)) for
     the item ids ``items`` only (a shop's filtered candidates); empty histories get 0."""
     device = next(model.parameters()).device
-    # Past ~30 % of the catalog, gathering the item rows costs more than the full product.
-    gather = items is not None and len(items) < 0.3 * model.cfg.n_items
+    gather = items is not None and len(items) < GATHER_MAX_SHARE * model.cfg.n_items
     wanted = torch.from_numpy(np.asarray(items, dtype=np.int64)).to(device) if gather else None
     width_out = model.cfg.n_items + 1 if wanted is None else len(wanted)
     out = np.zeros((len(histories), width_out), dtype=np.float32)
@@ -354,8 +359,8 @@ def sasrec_scores(
         out[i : i + len(part)] = model.last_logits(seq, wanted).float().cpu().numpy()
     empty = np.fromiter((len(h) == 0 for h in histories), dtype=bool, count=len(histories))
     out[empty] = 0.0
-    if wanted is None:
+    if items is None:
         out[:, 0] = -np.inf
-        if items is not None:
-            out = out[:, items]
+    elif wanted is None:
+        out = out[:, items]
     return out
