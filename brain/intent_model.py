@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +106,35 @@ def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
+def _tuned_pooled(
+    tuned: Sequence[nn.Module],
+    states: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor],
+    rows: Sequence[int],
+) -> torch.Tensor:
+    """(len(rows), hidden) mean-pooled output of the ``tuned`` layers over the frozen layers'
+    kept ``states`` of ``rows``, padded to the longest of them."""
+    hidden = nn.utils.rnn.pad_sequence([states[i].float() for i in rows], True)
+    mask = nn.utils.rnn.pad_sequence([masks[i] for i in rows], True)
+    ext = _additive_mask(mask)
+    for layer in tuned:
+        hidden = layer(hidden, ext)
+    return _mean_pool(hidden, mask)
+
+
 @dataclass
 class Memory:
     """The training sentences' fine-tuned embeddings (unit length, float16) and labels: the
     neighbours that vote in ``IntentModel.probabilities``."""
 
-    embeddings: torch.Tensor  # (sentences, hidden) float16
+    embeddings: torch.Tensor  # (sentences, hidden) float16, as saved
     labels: torch.Tensor  # (sentences,) int64
     n_labels: int
+    # float32 once, not per message: CPU matrix products in float16 are slow
+    _unit: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._unit = self.embeddings.float()
 
     @classmethod
     def build(
@@ -130,13 +151,8 @@ class Memory:
         with torch.inference_mode():
             for start in range(0, len(order), 128):
                 chunk = order[start : start + 128]
-                hidden = nn.utils.rnn.pad_sequence([states[i].float() for i in chunk], True)
-                mask = nn.utils.rnn.pad_sequence([masks[i] for i in chunk], True)
-                ext = _additive_mask(mask)
-                for layer in tuned:
-                    hidden = layer(hidden, ext)
-                pooled = nn.functional.normalize(_mean_pool(hidden, mask), dim=-1)
-                out[torch.tensor(chunk)] = pooled.half()
+                pooled = _tuned_pooled(tuned, states, masks, chunk)
+                out[torch.tensor(chunk)] = nn.functional.normalize(pooled, dim=-1).half()
         return cls(out, y.clone(), n_labels)
 
     def log_votes(self, pooled: torch.Tensor, config: TrainConfig) -> torch.Tensor:
@@ -147,7 +163,7 @@ class Memory:
         training sentences (what no shop answers) gets nearly even odds here, and the head and
         the n-gram model decide whether it is out of scope."""
         q = nn.functional.normalize(pooled, dim=-1)
-        sim = q @ self.embeddings.float().T
+        sim = q @ self._unit.T
         top, idx = sim.topk(min(config.knn_k, sim.shape[1]), dim=1)
         weight = torch.exp((top - 1.0) / config.knn_temperature)
         votes = torch.zeros(len(q), self.n_labels).scatter_add_(1, self.labels[idx], weight)
@@ -189,7 +205,7 @@ class IntentModel:
     def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(labels))."""
         head, near = [], []
-        knn = self.memory is not None and self.config.knn_weight > 0
+        memory = self.memory if self.config.knn_weight > 0 else None
         with self._lock, torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 enc = self.tokenizer(
@@ -202,19 +218,17 @@ class IntentModel:
                 hidden = self.bert(**enc).last_hidden_state
                 pooled = _mean_pool(hidden, enc["attention_mask"])
                 head.append(torch.log_softmax(self.head(pooled), dim=-1).double().numpy())
-                if knn:
-                    assert self.memory is not None
-                    near.append(self.memory.log_votes(pooled, self.config).double().numpy())
+                if memory is not None:
+                    near.append(memory.log_votes(pooled, self.config).double().numpy())
         if not head:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        # The head takes what the n-gram model and the neighbours leave.
-        parts = [(1.0, np.concatenate(head))]
+        others = []  # (share, log-probabilities); the head takes what they leave
         if near:
-            parts.append((self.config.knn_weight, np.concatenate(near)))
+            others.append((self.config.knn_weight, np.concatenate(near)))
         if self.chars is not None and self.config.char_weight > 0:
-            parts.append((self.config.char_weight, self.chars.log_probabilities(texts)))
-        log_p = (1.0 - sum(w for w, _ in parts[1:])) * parts[0][1]
-        for w, part in parts[1:]:
+            others.append((self.config.char_weight, self.chars.log_probabilities(texts)))
+        log_p = (1.0 - sum(w for w, _ in others)) * np.concatenate(head)
+        for w, part in others:
             log_p += w * part
         log_p -= log_p.max(axis=1, keepdims=True)
         probs = np.exp(log_p)
@@ -315,12 +329,7 @@ def train_intent_model(
     with torch.enable_grad():
         while step < total:
             for batch in _batches(states, config.batch_size, gen):
-                hidden = nn.utils.rnn.pad_sequence([states[i].float() for i in batch], True)
-                mask = nn.utils.rnn.pad_sequence([masks[i] for i in batch], True)
-                ext = _additive_mask(mask)
-                for layer in layers[first:]:
-                    hidden = layer(hidden, ext)
-                logits = head(dropout(_mean_pool(hidden, mask)))
+                logits = head(dropout(_tuned_pooled(layers[first:], states, masks, batch)))
                 loss = nn.functional.cross_entropy(logits, y[batch], weight=class_weight)
                 opt.zero_grad()
                 loss.backward()
