@@ -180,6 +180,17 @@ class Memory:
         return cls(s["embeddings"], s["labels"], int(s["n_labels"]))
 
 
+@dataclass(frozen=True)
+class Opinions:
+    """One pass of the model over some texts, before mixing: the head's log-probabilities,
+    the encoder's pooled output (for the neighbours' vote) and the n-gram model's
+    log-probabilities (None for a one-label model)."""
+
+    head: np.ndarray  # (texts, labels)
+    pooled: torch.Tensor  # (texts, hidden)
+    chars: np.ndarray | None
+
+
 class IntentModel:
     """Fine-tuned encoder + softmax head, mixed with character n-gram scores and the
     nearest training sentences' votes: texts → probabilities over ``labels``."""
@@ -204,8 +215,12 @@ class IntentModel:
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(labels))."""
-        head, near = [], []
-        memory = self.memory if self.config.knn_weight > 0 else None
+        return self.mix(self.opinions(texts, batch_size), self.config)
+
+    def opinions(self, texts: Sequence[str], batch_size: int = 64) -> Opinions:
+        """What the mix is made of, for ``texts``: the encoder's pass and the n-gram
+        model's scores (``mix`` weighs them; a sweep over mixes needs them only once)."""
+        head, pooled = [], []
         with self._lock, torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 enc = self.tokenizer(
@@ -216,20 +231,28 @@ class IntentModel:
                     return_tensors="pt",
                 )
                 hidden = self.bert(**enc).last_hidden_state
-                pooled = _mean_pool(hidden, enc["attention_mask"])
-                head.append(torch.log_softmax(self.head(pooled), dim=-1).double().numpy())
-                if memory is not None:
-                    near.append(memory.log_votes(pooled, self.config).double().numpy())
+                pooled.append(_mean_pool(hidden, enc["attention_mask"]))
+                head.append(torch.log_softmax(self.head(pooled[-1]), dim=-1).double().numpy())
         if not head:
+            return Opinions(np.zeros((0, len(self.labels))), torch.zeros(0, 0), None)
+        chars = self.chars.log_probabilities(texts) if self.chars is not None else None
+        return Opinions(np.concatenate(head), torch.cat(pooled), chars)
+
+    def mix(self, opinions: Opinions, config: TrainConfig) -> np.ndarray:
+        """Class probabilities from ``opinions``, mixed by ``config``'s ``knn_*`` and
+        ``char_weight`` (the model's own config, or another one to compare with it)."""
+        if not len(opinions.head):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         others = []  # (share, log-probabilities); the head takes what they leave
-        if near:
-            others.append((self.config.knn_weight, np.concatenate(near)))
-        if self.chars is not None and self.config.char_weight > 0:
-            others.append((self.config.char_weight, self.chars.log_probabilities(texts)))
-        log_p = (1.0 - sum(w for w, _ in others)) * np.concatenate(head)
+        if self.memory is not None and config.knn_weight > 0:
+            with torch.inference_mode():
+                near = self.memory.log_votes(opinions.pooled, config).double().numpy()
+            others.append((config.knn_weight, near))
+        if opinions.chars is not None and config.char_weight > 0:
+            others.append((config.char_weight, opinions.chars))
+        log_p = (1.0 - sum(w for w, _ in others)) * opinions.head
         for w, part in others:
-            log_p += w * part
+            log_p = log_p + w * part
         log_p -= log_p.max(axis=1, keepdims=True)
         probs = np.exp(log_p)
         return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
