@@ -35,6 +35,8 @@ from brain.embeddings import model_dir
 
 # Bump when training or the saved format changes, so old caches are not reused.
 MODEL_VERSION = "finetune-v3"
+# Messages whose neighbours are looked up in one matrix product (messages x training sentences).
+VOTE_ROWS = 256
 _base_lock = threading.Lock()
 _base: dict[str, Any] = {}
 
@@ -245,14 +247,20 @@ class IntentModel:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         others = []  # (share, log-probabilities); the head takes what they leave
         if self.memory is not None and config.knn_weight > 0:
-            with torch.inference_mode():
-                near = self.memory.log_votes(opinions.pooled, config).double().numpy()
+            memory = self.memory
+            with torch.inference_mode():  # in slices: a big file's cosines need not fit at once
+                near = np.concatenate(
+                    [
+                        memory.log_votes(part, config).double().numpy()
+                        for part in opinions.pooled.split(VOTE_ROWS)
+                    ]
+                )
             others.append((config.knn_weight, near))
         if opinions.chars is not None and config.char_weight > 0:
             others.append((config.char_weight, opinions.chars))
         log_p = (1.0 - sum(w for w, _ in others)) * opinions.head
         for w, part in others:
-            log_p = log_p + w * part
+            log_p += w * part
         log_p -= log_p.max(axis=1, keepdims=True)
         probs = np.exp(log_p)
         return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
