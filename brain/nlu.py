@@ -70,6 +70,13 @@ def read_intent(
     return Intent(name, confidence, ranked, unsure)
 
 
+def decisions(
+    labels: Sequence[str], probs: np.ndarray, threshold: float, oos_threshold: float = 1.0
+) -> list[str]:
+    """What the dialogue acts on for each row of class probabilities (``read_intent``)."""
+    return [read_intent(labels, row, threshold, oos_threshold).decision for row in probs]
+
+
 class Nlu:
     """Intents and entities of customer messages for one shop."""
 
@@ -276,10 +283,7 @@ def eval_nlu(
     else:
         model = load_intent_model(config)
     threshold, oos_threshold = config.dialogue.intent_threshold, config.dialogue.oos_threshold
-    pred = [
-        read_intent(model.labels, p, threshold, oos_threshold).decision
-        for p in model.probabilities(texts)
-    ]
+    pred = decisions(model.labels, model.probabilities(texts), threshold, oos_threshold)
     rejected = sum(1 for p in pred if p == OUT_OF_SCOPE) / len(pred)
     return {
         **scores(gold, pred),

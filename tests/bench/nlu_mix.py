@@ -7,8 +7,8 @@ with that mix would score.
 
 Run: ``python -m tests.bench.nlu_mix --data FILE [FILE ...] [--train FILE] [--seeds 0 1 2]``
 (grid values with ``--knn-weight``, ``--char-weight``, ``--knn-k``, ``--temperature``,
-``--floor``). Prints one JSON line per mix: its mean over seeds per file (accuracy, or the
-share rejected for a file of ``out_of_scope`` rows only).
+``--floor``). Prints one JSON line per mix: its mean accuracy over seeds per file (for a file of
+``out_of_scope`` rows only, that is the share rejected).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from brain.intent_model import TrainConfig, train_intent_model
-from brain.nlu import OUT_OF_SCOPE, TRAIN_DATA, read_intent, read_labelled
+from brain.nlu import TRAIN_DATA, decisions, read_labelled
 from gateway.settings import Settings
 
 
@@ -52,7 +52,6 @@ def main() -> None:
         for path, (texts, gold_labels) in sets.items():
             opinions = model.opinions(texts)
             gold = np.array(gold_labels)
-            only_oos = bool((gold == OUT_OF_SCOPE).all())
             for mix in grid:
                 kw, cw, k, t, floor = mix
                 config = replace(
@@ -64,15 +63,10 @@ def main() -> None:
                     knn_floor_cosine=floor,
                 )
                 probs = model.mix(opinions, config)
-                pred = np.array(
-                    [
-                        read_intent(
-                            model.labels, row, dialogue.intent_threshold, dialogue.oos_threshold
-                        ).decision
-                        for row in probs
-                    ]
+                pred = decisions(
+                    model.labels, probs, dialogue.intent_threshold, dialogue.oos_threshold
                 )
-                figure = (pred == OUT_OF_SCOPE).mean() if only_oos else (pred == gold).mean()
+                figure = (np.array(pred) == gold).mean()
                 figures[mix].setdefault(path.name, []).append(float(figure))
     for mix, by_file in figures.items():
         kw, cw, k, t, floor = mix

@@ -19,7 +19,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from brain.intent_model import TrainConfig, train_intent_model
-from brain.nlu import OUT_OF_SCOPE, TRAIN_DATA, read_intent, read_labelled, scores
+from brain.nlu import OUT_OF_SCOPE, TRAIN_DATA, decisions, read_labelled, scores
 from gateway.settings import Settings
 
 
@@ -56,7 +56,7 @@ def main() -> None:
             probs = model.probabilities(texts)
             line: dict[str, float] = {"seed": seed, "train_s": train_s}
             for t in thresholds:
-                pred = [read_intent(model.labels, row, t, oos_threshold).decision for row in probs]
+                pred = decisions(model.labels, probs, t, oos_threshold)
                 tag = "" if t == threshold else f"@{t}"
                 line[f"accuracy{tag}"] = scores(gold, pred)["accuracy"]
                 line[f"rejected{tag}"] = round(
