@@ -9,7 +9,13 @@ Only the top ``tuned_layers`` transformer layers (and the head) are trained; the
 below keep the package's weights. That is what makes fine-tuning fit a 2-core CPU: the
 frozen layers run once per training sentence (inference only), their output is kept, and
 each epoch then runs forward and backward through the top layers alone. It is also what
-keeps the cache small: a saved model holds only the tuned layers and the head.
+keeps the cache small: a saved model holds only the tuned layers and the heads.
+
+The top layers are fine-tuned ``members`` times, each from its own seed (``Member``: layers,
+head and neighbours' memory), over the same frozen output; a message runs the frozen layers
+once and each member's top layers, and the members' opinions are averaged. Fine-tunes of one
+recipe from two seeds differ on a BANKING77 split by up to half a point; two members beat one
+on each of three splits (0.936 -> 0.941 mean).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +40,7 @@ from brain.config import force_offline
 from brain.embeddings import model_dir
 
 # Bump when training or the saved format changes, so old caches are not reused.
-MODEL_VERSION = "finetune-v3"
+MODEL_VERSION = "finetune-v4"
 # Messages whose neighbours are looked up in one matrix product (messages x training sentences).
 VOTE_ROWS = 256
 _base_lock = threading.Lock()
@@ -80,6 +86,11 @@ class TrainConfig:
     knn_k: int = 5
     knn_temperature: float = 0.05
     knn_floor_cosine: float = 0.7
+    # Independently seeded fine-tunes of the top layers (seeds ``seed``, ``seed + 1``, ...),
+    # averaged (see the module docstring). BANKING77 splits 0-2: one 0.936, two 0.941, three
+    # 0.938; shipped suites (seeds 0-2), one / two: shifted Bitext 0.955 / 0.954, CLINC
+    # out-of-scope val rejected 0.980 / 0.973, its train split 0.990 / 0.990.
+    members: int = 2
     seed: int = 0
 
 
@@ -109,7 +120,7 @@ def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _tuned_pooled(
-    tuned: Sequence[nn.Module],
+    tuned: Iterable[nn.Module],
     states: Sequence[torch.Tensor],
     masks: Sequence[torch.Tensor],
     rows: Sequence[int],
@@ -141,7 +152,7 @@ class Memory:
     @classmethod
     def build(
         cls,
-        tuned: Sequence[nn.Module],
+        tuned: Iterable[nn.Module],
         states: Sequence[torch.Tensor],
         masks: Sequence[torch.Tensor],
         y: torch.Tensor,
@@ -182,37 +193,62 @@ class Memory:
         return cls(s["embeddings"], s["labels"], int(s["n_labels"]))
 
 
+@dataclass
+class Member:
+    """One fine-tune of the top layers: the layers, the head on their mean-pooled output and
+    the training sentences' embeddings in them (None when the neighbours do not vote)."""
+
+    layers: nn.ModuleList
+    head: nn.Linear
+    memory: Memory | None
+
+    def state(self) -> dict[str, Any]:
+        """Tensors for ``torch.save``."""
+        return {
+            "layers": self.layers.state_dict(),
+            "head": self.head.state_dict(),
+            "memory": self.memory.state() if self.memory is not None else None,
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any], first: int, n_labels: int) -> Member:
+        """Inverse of ``state``: the package's layers from ``first`` up, with these weights."""
+        layers = nn.ModuleList(copy.deepcopy(list(_base_model()[1].encoder.layer[first:])))
+        layers.load_state_dict(s["layers"])
+        head = nn.Linear(_base_model()[1].config.hidden_size, n_labels)
+        head.load_state_dict(s["head"])
+        memory = Memory.from_state(s["memory"]) if s["memory"] else None
+        return cls(layers.eval(), head.eval(), memory)
+
+
 @dataclass(frozen=True)
 class Opinions:
-    """One pass of the model over some texts, before mixing: the head's log-probabilities,
-    the encoder's pooled output (for the neighbours' vote) and the n-gram model's
+    """One pass of the model over some texts, before mixing: each member's head
+    log-probabilities and pooled output (for the neighbours' vote), and the n-gram model's
     log-probabilities (None for a one-label model)."""
 
-    head: np.ndarray  # (texts, labels)
-    pooled: torch.Tensor  # (texts, hidden)
+    heads: list[np.ndarray]  # per member: (texts, labels)
+    pooled: list[torch.Tensor]  # per member: (texts, hidden)
     chars: np.ndarray | None
 
 
 class IntentModel:
-    """Fine-tuned encoder + softmax head, mixed with character n-gram scores and the
-    nearest training sentences' votes: texts → probabilities over ``labels``."""
+    """Fine-tuned encoder members, each with a softmax head and its neighbours' vote, mixed
+    with character n-gram scores: texts → probabilities over ``labels``."""
 
     def __init__(
         self,
         labels: list[str],
-        bert: Any,
-        head: nn.Linear,
+        members: list[Member],
         chars: CharNgramModel | None,
         config: TrainConfig,
-        memory: Memory | None = None,
     ) -> None:
         self.labels = labels
         self.config = config
-        self.bert = bert.eval()
-        self.head = head.eval()
+        self.members = members
         self.chars = chars  # None for a single label: nothing to tell apart
-        self.memory = memory  # the training sentences' embeddings, for the neighbours' vote
-        self.tokenizer = _base_model()[0]
+        self.tokenizer, self._base = _base_model()  # its frozen layers are only read
+        self._first = len(self._base.encoder.layer) - config.tuned_layers
         self._lock = threading.Lock()  # one forward pass at a time per model
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -220,9 +256,10 @@ class IntentModel:
         return self.mix(self.opinions(texts, batch_size), self.config)
 
     def opinions(self, texts: Sequence[str], batch_size: int = 64) -> Opinions:
-        """What the mix is made of, for ``texts``: the encoder's pass and the n-gram
+        """What the mix is made of, for ``texts``: each member's encoder pass and the n-gram
         model's scores (``mix`` weighs them; a sweep over mixes needs them only once)."""
-        head, pooled = [], []
+        heads: list[list[np.ndarray]] = [[] for _ in self.members]
+        pooled: list[list[torch.Tensor]] = [[] for _ in self.members]
         with self._lock, torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 enc = self.tokenizer(
@@ -232,35 +269,51 @@ class IntentModel:
                     max_length=self.config.max_tokens,
                     return_tensors="pt",
                 )
-                hidden = self.bert(**enc).last_hidden_state
-                pooled.append(_mean_pool(hidden, enc["attention_mask"]))
-                head.append(torch.log_softmax(self.head(pooled[-1]), dim=-1).double().numpy())
-        if not head:
-            return Opinions(np.zeros((0, len(self.labels))), torch.zeros(0, 0), None)
+                ext = _additive_mask(enc["attention_mask"])
+                frozen = self._base.embeddings(
+                    input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"]
+                )
+                for layer in self._base.encoder.layer[: self._first]:
+                    frozen = layer(frozen, ext)
+                for m, member in enumerate(self.members):
+                    hidden = frozen
+                    for layer in member.layers:
+                        hidden = layer(hidden, ext)
+                    pooled[m].append(_mean_pool(hidden, enc["attention_mask"]))
+                    log_p = torch.log_softmax(member.head(pooled[m][-1]), dim=-1)
+                    heads[m].append(log_p.double().numpy())
+        if not len(texts):
+            empty = np.zeros((0, len(self.labels)))
+            return Opinions(
+                [empty] * len(self.members), [torch.zeros(0, 0)] * len(self.members), None
+            )
         chars = self.chars.log_probabilities(texts) if self.chars is not None else None
-        return Opinions(np.concatenate(head), torch.cat(pooled), chars)
+        return Opinions([np.concatenate(h) for h in heads], [torch.cat(p) for p in pooled], chars)
 
     def mix(self, opinions: Opinions, config: TrainConfig) -> np.ndarray:
         """Class probabilities from ``opinions``, mixed by ``config``'s ``knn_*`` and
-        ``char_weight`` (the model's own config, or another one to compare with it)."""
-        if not len(opinions.head):
+        ``char_weight`` (the model's own config, or another one to compare with it): each
+        member's head and neighbours, averaged over the members, with the n-gram model."""
+        if not len(opinions.heads[0]):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        others = []  # (share, log-probabilities); the head takes what they leave
-        if self.memory is not None and config.knn_weight > 0:
-            memory = self.memory
-            with torch.inference_mode():  # in slices: a big file's cosines need not fit at once
-                near = np.concatenate(
-                    [
-                        memory.log_votes(part, config).double().numpy()
-                        for part in opinions.pooled.split(VOTE_ROWS)
-                    ]
-                )
-            others.append((config.knn_weight, near))
-        if opinions.chars is not None and config.char_weight > 0:
-            others.append((config.char_weight, opinions.chars))
-        log_p = (1.0 - sum(w for w, _ in others)) * opinions.head
-        for w, part in others:
-            log_p += w * part
+        knn = config.knn_weight if self.members[0].memory is not None else 0.0
+        chars = config.char_weight if opinions.chars is not None else 0.0
+        log_p = np.zeros_like(opinions.heads[0])
+        for member, head, pooled in zip(self.members, opinions.heads, opinions.pooled, strict=True):
+            # the head takes what the others leave
+            log_p += (1.0 - knn - chars) * head / len(self.members)
+            if member.memory is not None and knn > 0:
+                memory = member.memory
+                with torch.inference_mode():  # in slices: a big file's cosines need not fit
+                    near = np.concatenate(
+                        [
+                            memory.log_votes(part, config).double().numpy()
+                            for part in pooled.split(VOTE_ROWS)
+                        ]
+                    )
+                log_p += knn * near / len(self.members)
+        if opinions.chars is not None and chars > 0:
+            log_p += chars * opinions.chars
         log_p -= log_p.max(axis=1, keepdims=True)
         probs = np.exp(log_p)
         return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -270,17 +323,14 @@ class IntentModel:
         return [self.labels[i] for i in self.probabilities(texts).argmax(axis=1)]
 
     def save(self, path: Path) -> None:
-        """Write the tuned layers, head and labels atomically (other workers may be reading)."""
-        layers = self.bert.encoder.layer
-        first = len(layers) - self.config.tuned_layers
+        """Write the members, n-gram model and labels atomically (other workers may be
+        reading)."""
         state = {
             "version": MODEL_VERSION,
             "labels": self.labels,
             "config": asdict(self.config),
-            "tuned": {k: v for k, v in self.bert.state_dict().items() if _layer_of(k) >= first},
-            "head": self.head.state_dict(),
+            "members": [member.state() for member in self.members],
             "chars": self.chars.state() if self.chars is not None else None,
-            "memory": self.memory.state() if self.memory is not None else None,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{threading.get_ident()}")
@@ -292,21 +342,11 @@ class IntentModel:
         """Read a model written by ``save``: the package's encoder with the tuned layers."""
         state = torch.load(path, weights_only=True)
         config = TrainConfig(**state["config"])
-        bert = copy.deepcopy(_base_model()[1])
-        bert.load_state_dict(state["tuned"], strict=False)
-        head = nn.Linear(bert.config.hidden_size, len(state["labels"]))
-        head.load_state_dict(state["head"])
+        first = len(_base_model()[1].encoder.layer) - config.tuned_layers
+        labels = list(state["labels"])
+        members = [Member.from_state(m, first, len(labels)) for m in state["members"]]
         chars = CharNgramModel.from_state(state["chars"]) if state["chars"] else None
-        memory = Memory.from_state(state["memory"]) if state["memory"] else None
-        return cls(list(state["labels"]), bert, head, chars, config, memory)
-
-
-def _layer_of(key: str) -> int:
-    """The encoder layer a parameter name belongs to (-1 for embeddings and pooler)."""
-    parts = key.split(".")
-    if len(parts) > 2 and parts[0] == "encoder" and parts[1] == "layer":
-        return int(parts[2])
-    return -1
+        return cls(labels, members, chars, config)
 
 
 def train_intent_model(
@@ -315,12 +355,11 @@ def train_intent_model(
     config: TrainConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> IntentModel:
-    """Fine-tune the encoder's top layers and a head on ``texts`` and their ``labels``,
-    each text also seen as ``config.copies`` noisy variants (``brain.augment``), and fit the
-    character n-gram model on the same sentences."""
+    """Fine-tune ``config.members`` copies of the encoder's top layers, each with a head, on
+    ``texts`` and their ``labels``, each text also seen as ``config.copies`` noisy variants
+    (``brain.augment``), and fit the character n-gram model on the same sentences."""
     config = config or TrainConfig()
     started = time.perf_counter()
-    torch.manual_seed(config.seed)
     names = sorted(set(labels))
     all_texts, all_labels = augment(texts, labels, config.copies, config.seed)
     index = {name: i for i, name in enumerate(names)}
@@ -330,37 +369,62 @@ def train_intent_model(
     class_weight = torch.where(counts > cap, cap / counts, torch.ones_like(counts))
 
     tokenizer, base = _base_model()
-    bert = copy.deepcopy(base)
-    layers = bert.encoder.layer
-    first = len(layers) - config.tuned_layers
-    states, masks = _frozen_states(tokenizer, bert, first, all_texts, config.max_tokens)
+    first = len(base.encoder.layer) - config.tuned_layers
+    states, masks = _frozen_states(tokenizer, base, first, all_texts, config.max_tokens)
     if progress:
         progress(f"{len(all_texts)} sentences through the frozen layers")
+    members = []
+    for m in range(config.members):
+        layers = nn.ModuleList(copy.deepcopy(list(base.encoder.layer[first:])))
+        head = _fine_tune(layers, states, masks, y, class_weight, config, config.seed + m, progress)
+        memory = None
+        if config.knn_weight > 0:
+            memory = Memory.build(layers, states, masks, y, len(names))
+        members.append(Member(layers, head, memory))
+    chars = None
+    if len(names) > 1:
+        chars = CharNgramModel.fit(
+            all_texts, y.tolist(), len(names), config.char_alpha, config.seed
+        )
+    if progress:
+        progress(f"fine-tuned in {time.perf_counter() - started:.0f} s")
+    return IntentModel(names, members, chars, config)
 
-    for p in bert.parameters():
-        p.requires_grad_(False)
-    tuned = [p for layer in layers[first:] for p in layer.parameters()]
+
+def _fine_tune(
+    layers: nn.ModuleList,
+    states: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    class_weight: torch.Tensor,
+    config: TrainConfig,
+    seed: int,
+    progress: Callable[[str], None] | None,
+) -> nn.Linear:
+    """Train ``layers`` in place, and a new head on them, from ``seed``; returns the head.
+    Both are left in eval mode with no gradients."""
+    torch.manual_seed(seed)
+    head = nn.Linear(states[0].shape[-1], len(class_weight))
+    tuned = list(layers.parameters())
     for p in tuned:
         p.requires_grad_(True)
-    head = nn.Linear(bert.config.hidden_size, len(names))
     opt = torch.optim.AdamW(
         [{"params": tuned, "lr": config.lr}, {"params": head.parameters(), "lr": config.head_lr}],
         weight_decay=0.01,
     )
-    gen = random.Random(config.seed)
+    gen = random.Random(seed)
     n_batches = -(-len(states) // config.batch_size)
     total = max(config.min_steps, n_batches * config.epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / total)
     )
     dropout = nn.Dropout(0.1)
-    for layer in layers[first:]:
-        layer.train()
+    layers.train()
     step = 0
     with torch.enable_grad():
         while step < total:
             for batch in _batches(states, config.batch_size, gen):
-                logits = head(dropout(_tuned_pooled(layers[first:], states, masks, batch)))
+                logits = head(dropout(_tuned_pooled(layers, states, masks, batch)))
                 loss = nn.functional.cross_entropy(logits, y[batch], weight=class_weight)
                 opt.zero_grad()
                 loss.backward()
@@ -370,22 +434,11 @@ def train_intent_model(
                 if step >= total:
                     break
             if progress:
-                progress(f"step {step}/{total}, loss {loss.item():.3f}")
-    for p in tuned:
+                progress(f"seed {seed}: step {step}/{total}, loss {loss.item():.3f}")
+    for p in [*tuned, *head.parameters()]:
         p.requires_grad_(False)
-    for layer in layers[first:]:
-        layer.eval()
-    memory = None
-    if config.knn_weight > 0:
-        memory = Memory.build(layers[first:], states, masks, y, len(names))
-    chars = None
-    if len(names) > 1:
-        chars = CharNgramModel.fit(
-            all_texts, y.tolist(), len(names), config.char_alpha, config.seed
-        )
-    if progress:
-        progress(f"fine-tuned in {time.perf_counter() - started:.0f} s")
-    return IntentModel(names, bert, head, chars, config, memory)
+    layers.eval()
+    return head.eval()
 
 
 def _frozen_states(

@@ -2,7 +2,7 @@
 ``brain.intent_model``), the out-of-scope decision, and entities (order ids, emails).
 
 The shipped intent model is fine-tuned from ``brain/data/intents.csv`` by ``omnigate
-prepare`` (about two and a half minutes on a 2-core CPU) and cached under
+prepare`` (about three minutes on a 2-core CPU) and cached under
 ``config.cache_dir``, keyed by a hash of the training data and of the training code, so later
 loads only read the tuned layers.
 """

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from brain.intent_model import IntentModel, TrainConfig, train_intent_model
 
 TRAIN = {
@@ -95,3 +97,12 @@ def test_a_fine_tuned_model_answers_the_same_after_save_and_load(tmp_path: Path)
     loaded = IntentModel.load(tmp_path / "intent.pt")
     assert loaded.predict(queries) == model.predict(queries)
     assert abs(loaded.probabilities(queries) - model.probabilities(queries)).max() < 1e-4
+
+
+def test_each_member_of_the_model_is_a_fine_tune_of_its_own_seed() -> None:
+    texts, labels = zip(*_train_rows(["track_order", "get_refund"]), strict=True)
+    model = train_intent_model(list(texts), list(labels), TrainConfig(seed=3, members=2))
+    first, second = model.members
+    assert not torch.equal(first.head.weight, second.head.weight)
+    alone = train_intent_model(list(texts), list(labels), TrainConfig(seed=3, members=1))
+    assert torch.equal(alone.members[0].head.weight, first.head.weight)  # seed 3 is seed 3
