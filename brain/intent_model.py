@@ -120,6 +120,21 @@ def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
+def _through_frozen(
+    tokenizer: Any, bert: Any, first: int, texts: Sequence[str], max_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hidden states after the first ``first`` layers, 0/1 mask) of ``texts``, padded to the
+    longest; the pass training keeps and inference starts each member from."""
+    enc = tokenizer(
+        list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
+    )
+    hidden = bert.embeddings(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"])
+    ext = _additive_mask(enc["attention_mask"])
+    for layer in bert.encoder.layer[:first]:
+        hidden = layer(hidden, ext)
+    return hidden, enc["attention_mask"]
+
+
 def _tuned_pooled(
     tuned: Iterable[nn.Module],
     states: Sequence[torch.Tensor],
@@ -263,24 +278,19 @@ class IntentModel:
         pooled: list[list[torch.Tensor]] = [[] for _ in self.members]
         with self._lock, torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                enc = self.tokenizer(
-                    list(texts[i : i + batch_size]),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.config.max_tokens,
-                    return_tensors="pt",
+                frozen, mask = _through_frozen(
+                    self.tokenizer,
+                    self._base,
+                    self._first,
+                    texts[i : i + batch_size],
+                    self.config.max_tokens,
                 )
-                ext = _additive_mask(enc["attention_mask"])
-                frozen = self._base.embeddings(
-                    input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"]
-                )
-                for layer in self._base.encoder.layer[: self._first]:
-                    frozen = layer(frozen, ext)
+                ext = _additive_mask(mask)
                 for m, member in enumerate(self.members):
                     hidden = frozen
                     for layer in member.layers:
                         hidden = layer(hidden, ext)
-                    pooled[m].append(_mean_pool(hidden, enc["attention_mask"]))
+                    pooled[m].append(_mean_pool(hidden, mask))
                     log_p = torch.log_softmax(member.head(pooled[m][-1]), dim=-1)
                     heads[m].append(log_p.double().numpy())
         if not len(texts):
@@ -303,8 +313,9 @@ class IntentModel:
         for member, head, pooled in zip(self.members, opinions.heads, opinions.pooled, strict=True):
             # the head takes what the others leave
             log_p += (1.0 - knn - chars) * head / len(self.members)
-            if member.memory is not None and knn > 0:
+            if knn > 0:
                 memory = member.memory
+                assert memory is not None  # knn is 0 for a model built without memories
                 with torch.inference_mode():  # in slices: a big file's cosines need not fit
                     near = np.concatenate(
                         [
@@ -450,27 +461,16 @@ def _frozen_states(
     masks: list[torch.Tensor] = []
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding
     by_index: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-    layers = bert.encoder.layer
     with torch.inference_mode():
         for start in range(0, len(order), 128):
             chunk = order[start : start + 128]
-            enc = tokenizer(
-                [texts[i] for i in chunk],
-                padding=True,
-                truncation=True,
-                max_length=max_tokens,
-                return_tensors="pt",
+            hidden, mask = _through_frozen(
+                tokenizer, bert, first, [texts[i] for i in chunk], max_tokens
             )
-            hidden = bert.embeddings(
-                input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"]
-            )
-            ext = _additive_mask(enc["attention_mask"])
-            for layer in layers[:first]:
-                hidden = layer(hidden, ext)
-            lengths = enc["attention_mask"].sum(1).tolist()
+            lengths = mask.sum(1).tolist()
             for row, i in enumerate(chunk):
                 n = int(lengths[row])
-                by_index[i] = (hidden[row, :n].half().clone(), enc["attention_mask"][row, :n])
+                by_index[i] = (hidden[row, :n].half().clone(), mask[row, :n])
     for i in range(len(texts)):
         states.append(by_index[i][0])
         masks.append(by_index[i][1])
