@@ -14,7 +14,9 @@ How a request is answered (``Recommender.recommend``):
    - personal (0..1): the session's history (past orders, products mentioned, cards clicked)
      scored by the next-item models (SASRec, EASE, RP3beta, co-occurrence), each scaled to
      0..1 over the candidates and mixed by the weights the bundle chose on held-out
-     purchases (``recs_bundle.fit_bundle``); an empty history ranks by popularity.
+     purchases (``recs_bundle.fit_bundle``), then, for a shop with a log large enough,
+     re-ranked by the bundle's learning-to-rank model (``recs_rerank``); an empty history
+     ranks by popularity.
    With no words and no reference ("recommend me something under 50") relevance is absent
    and the personal score alone ranks; with an empty session that is popularity.
 4. ``slots`` remember the request and the products shown, for the next turn.
@@ -658,10 +660,9 @@ class Recommender:
         if b is None:
             return np.zeros(len(cand), dtype=np.float32)
         items = cand + 1  # model item ids are catalog indices + 1
-        parts = {}
-        if history:
-            parts = b.parts([[i + 1 for i in history]], items)
-        return blend(parts, b.weights, b.pop[items], np.array([not history]))[0]
+        if not history:  # popularity: the models have nothing to go on
+            return blend({}, b.weights, b.pop[items], np.array([True]))[0]
+        return b.scores([[i + 1 for i in history]], items)[0]
 
     def _history(self, slots: dict[str, Any]) -> list[int]:
         """The session's items, oldest first: past orders (when the customer's email is

@@ -1,12 +1,13 @@
 """The trained next-item bundle (SASRec, EASE, RP3beta, ItemKNN, co-occurrence, title
-similarity, popularity and the blend's weights): how it is fitted, saved, found in the
-cache and asked for scores.
+similarity, popularity, the blend's weights and its reranker): how it is fitted, saved,
+found in the cache and asked for scores.
 
 Fitting never looks at what it will be judged on. From the histories it is given it holds
 out the last item of up to ``2 * valid_users`` of them, never more than half (the *inner*
 split; the other histories stay whole, so training still reads their most recent items):
 SASRec stops early on one half of the held-out users, the blend's weights are chosen on the
-other half, then the item-to-item models are refitted on the whole histories. ``omnigate
+other half, the reranker (``recs_rerank``) learns from both halves, then the item-to-item
+models are refitted on the whole histories. ``omnigate
 eval-recs`` scores the result on the file's own targets (the *outer* split), which fitting
 never sees.
 """
@@ -35,13 +36,14 @@ from brain.recs_model import (
     sasrec_scores,
     train_sasrec,
 )
+from brain.recs_rerank import Reranker
 
 if TYPE_CHECKING:
     from brain.config import BrainConfig
     from brain.store import Interaction, ProductRecord
 
 # Bump when the bundle's content or training changes, so cached bundles are not reused.
-BUNDLE_VERSION = "blend-6"
+BUNDLE_VERSION = "blend-7"
 # SASRec's share of the 10-minute fitting budget on 2 CPU cores (the item-to-item models
 # and the blend's tuning take the rest); early stopping usually ends it sooner.
 SASREC_SECONDS = 300.0
@@ -82,6 +84,7 @@ class RecsBundle:
     weights: dict[str, float]  # blend weights by model name (``recs_blend.blend``)
     meta: dict[str, Any]  # e.g. {"quick": bool, "trained_s": float, "validation": ...}
     text: TextSimilarity | None = None  # title similarity, when the items' titles were given
+    reranker: Reranker | None = None  # the blend's second stage, for logs large enough
 
     def parts(
         self, histories: Sequence[History], items: np.ndarray | None = None
@@ -103,10 +106,26 @@ class RecsBundle:
             out["sasrec"] = sasrec_scores(self.model, histories, items)
         return out
 
-    def scores(self, histories: Sequence[History]) -> np.ndarray:
-        """The blend's ``(B, n_items + 1)`` scores (column 0, padding, is meaningless)."""
+    def scores(self, histories: Sequence[History], items: np.ndarray | None = None) -> np.ndarray:
+        """What the shop ranks by: ``(B, n_items + 1)`` scores of 0..1 (column 0, padding,
+        is meaningless), or ``(B, len(items))`` for the item ids ``items`` only."""
+        return self.ranked(self.parts(histories, items), histories, items)
+
+    def ranked(
+        self,
+        parts: dict[str, np.ndarray],
+        histories: Sequence[History],
+        items: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``scores`` from the members' ``parts(histories, items)``: the weighted sum,
+        re-ranked where the bundle has a reranker."""
+        pop = self.pop if items is None else self.pop[items]
         empty = np.array([not h for h in histories], dtype=bool)
-        return blend(self.parts(histories), self.weights, self.pop, empty)
+        base = blend(parts, self.weights, pop, empty)
+        if self.reranker is None or not parts:
+            return base
+        ids = np.arange(len(self.pop)) if items is None else np.asarray(items)
+        return self.reranker.rank(parts, histories, ids, pop, base)
 
     def save(self, path: Path) -> None:
         """Write atomically (several workers may start at once)."""
@@ -119,6 +138,7 @@ class RecsBundle:
             "rp3": self.rp3.state(),
             "knn": self.knn.state() if self.knn is not None else None,
             "text": self.text.state() if self.text is not None else None,
+            "reranker": self.reranker.state() if self.reranker is not None else None,
             "pop": torch.from_numpy(self.pop),
             "weights": self.weights,
             "meta": self.meta,
@@ -146,6 +166,7 @@ class RecsBundle:
             dict(blob["weights"]),
             blob["meta"],
             TextSimilarity.from_state(blob["text"]) if blob.get("text") is not None else None,
+            Reranker.from_state(blob["reranker"]) if blob.get("reranker") is not None else None,
         )
 
 
@@ -296,7 +317,7 @@ def fit_bundle(
 
         # Score blocks of ~20M floats per model at a time, whatever the catalog's size.
         chunk = int(min(1024, max(32, 2e7 // (n_items + 1))))
-        weights, validation["model"] = tune_weights(parts_of, blend_h, blend_t, pop, chunk=chunk)
+        weights, validation["linear"] = tune_weights(parts_of, blend_h, blend_t, pop, chunk=chunk)
         for name, v in sums.items():
             validation[name] = {
                 "recall@10": round(float(v[0]) / len(blend_t), 4),
@@ -305,6 +326,10 @@ def fit_bundle(
     else:  # too few histories to hold any out: an even mix of the item-to-item models
         weights = {"cooccurrence": 0.3, "ease": 0.2, "rp3beta": 0.2, "itemknn": 0.1, "text": 0.2}
     log(f"blend weights {weights}")
+    reranker = Reranker.fit(
+        inner.parts, stop_h + blend_h, np.concatenate([stop_t, blend_t]), pop, seed=cfg.seed
+    )
+    log("reranker trained" if reranker else "too few held-out users for a reranker")
     cooc, e, r, k, times = _item_models(seqs, n_items, cfg)
     log("item-to-item models refitted on the whole histories")
     meta = {
@@ -314,8 +339,10 @@ def fit_bundle(
         "sasrec": model.trained if model is not None else None,
         "validation": validation,
         "validation_users": len(blend_h),
+        "reranker": reranker is not None,
     }
-    return RecsBundle(model, cooc, e, r, k, popularity(seqs, n_items), weights, meta, text)
+    pop = popularity(seqs, n_items)
+    return RecsBundle(model, cooc, e, r, k, pop, weights, meta, text, reranker)
 
 
 # --- a shop's interaction log ----------------------------------------------------------------

@@ -8,7 +8,8 @@ Reads either
 
 Models are fitted on the histories only (``recs_bundle.fit_bundle``, which tunes itself on
 an inner split carved from those histories) and asked for the held-out item: recall@10 (the
-target is in the top 10) and ndcg@10 of the blend (``model``), of each of its members
+target is in the top 10) and ndcg@10 of the blend (``model``: the weighted sum re-ranked,
+what the shop ranks by), of the weighted sum alone (``linear``), of each of its members
 (SASRec, EASE, RP3beta, ItemKNN, co-occurrence, title similarity when ``items`` has
 titles) and of popularity.
 """
@@ -188,7 +189,17 @@ def eval_recs(
     )
     fit_s = time.monotonic() - t0
 
-    names = ("model", "sasrec", "ease", "rp3beta", "itemknn", "cooccurrence", "text", "popularity")
+    names = (
+        "model",
+        "linear",
+        "sasrec",
+        "ease",
+        "rp3beta",
+        "itemknn",
+        "cooccurrence",
+        "text",
+        "popularity",
+    )
     sums: dict[str, list[float]] = {}
     targets = np.asarray(data.test_targets, dtype=np.int64)
     tie = 1e-6 * bundle.pop / max(float(bundle.pop.max()), 1.0)
@@ -197,7 +208,10 @@ def eval_recs(
         hist, tgt = data.test_histories[i : i + step], targets[i : i + step]
         parts = bundle.parts(hist)
         empty = np.array([not h for h in hist], dtype=bool)
-        blocks = {"model": blend(parts, bundle.weights, bundle.pop, empty)}
+        blocks = {
+            "model": bundle.ranked(parts, hist),
+            "linear": blend(parts, bundle.weights, bundle.pop, empty),
+        }
         # Members alone, popularity breaking their ties (they score most items zero).
         blocks.update({k: v + tie[None, :] for k, v in parts.items()})
         blocks["popularity"] = np.broadcast_to(tie * 1e6, (len(hist), len(tie)))
@@ -217,6 +231,7 @@ def eval_recs(
         n_items=data.n_items,
         exclude_seen=exclude_seen,
         blend_weights=bundle.weights,
+        reranker=bundle.reranker is not None,
         validation=bundle.meta["validation"],
         validation_users=bundle.meta["validation_users"],
         sasrec_training=bundle.meta["sasrec"],

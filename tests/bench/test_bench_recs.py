@@ -236,6 +236,7 @@ def test_bench_recommend_100k(tmp_path: Path) -> None:
                 "also_bought_p99_ms": round(a99, 3),
                 "relevance_full_pass_share": round(full_passes / (2 * N_QUERIES), 3),
                 "recommender_ready_s": round(init_s, 1),
+                "reranker": rec.bundle is not None and rec.bundle.reranker is not None,
             }
         )
     )
