@@ -326,10 +326,14 @@ def fit_bundle(
     else:  # too few histories to hold any out: an even mix of the item-to-item models
         weights = {"cooccurrence": 0.3, "ease": 0.2, "rp3beta": 0.2, "itemknn": 0.1, "text": 0.2}
     log(f"blend weights {weights}")
-    reranker = Reranker.fit(
-        inner.parts, stop_h + blend_h, np.concatenate([stop_t, blend_t]), pop, seed=cfg.seed
-    )
-    log("reranker trained" if reranker else "too few held-out users for a reranker")
+    # A quick bundle (a worker's start-up) ranks by the weighted sum: the reranker's pass over
+    # the held-out users would double its wait on a large catalog.
+    reranker = None
+    if not quick:
+        reranker = Reranker.fit(
+            inner.parts, stop_h + blend_h, np.concatenate([stop_t, blend_t]), pop, seed=cfg.seed
+        )
+        log("reranker trained" if reranker else "too few held-out users for a reranker")
     cooc, e, r, k, times = _item_models(seqs, n_items, cfg)
     log("item-to-item models refitted on the whole histories")
     meta = {

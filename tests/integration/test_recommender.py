@@ -380,18 +380,27 @@ def test_tiny_log_trains_and_beats_popularity(tmp_path: Path, config: BrainConfi
     assert result["model"]["ndcg@10"] > result["popularity"]["ndcg@10"]
 
 
-def test_a_large_log_is_re_ranked_and_the_reranker_is_cached(tmp_path: Path) -> None:
+def _chains(n_users: int = 5000) -> list[list[int]]:
+    """Customers walking chains of 60 items: enough held-out users for a reranker."""
     rng = random.Random(5)
-    # 5,000 customers walking chains of 60 items: enough held-out users for a reranker
-    seqs = [[(s + k) % 60 + 1 for k in range(rng.randint(3, 8))] for s in range(5000)]
+    return [[(s + k) % 60 + 1 for k in range(rng.randint(3, 8))] for s in range(n_users)]
+
+
+def test_a_large_log_is_re_ranked_and_the_reranker_is_cached(tmp_path: Path) -> None:
     cfg = FitConfig(sasrec=SASRecConfig(epochs=2))
-    bundle = fit_bundle(seqs, 60, cfg, max_seconds=20, texts=None)
+    bundle = fit_bundle(_chains(), 60, cfg, max_seconds=20, texts=None)
     assert bundle.reranker is not None and bundle.meta["reranker"] is True
     bundle.save(tmp_path / "bundle.pt")
     again = RecsBundle.load(tmp_path / "bundle.pt")
     histories = [[7, 8, 9], [30], []]
     assert (again.scores(histories) == bundle.scores(histories)).all()
     assert int(bundle.scores(histories)[0, 1:].argmax()) + 1 == 10  # what follows 7, 8, 9
+
+
+def test_a_quick_bundle_at_start_up_ranks_by_the_weighted_sum() -> None:
+    cfg = FitConfig(sasrec=SASRecConfig(epochs=1))
+    bundle = fit_bundle(_chains(), 60, cfg, max_seconds=5, quick=True)
+    assert bundle.reranker is None and bundle.meta["quick"] is True
 
 
 def test_train_recs_on_the_demo_shop(cache_dir: Path, embedder: Embedder) -> None:
