@@ -7,9 +7,8 @@ out the last item of up to ``2 * valid_users`` of them, never more than half (th
 split; the other histories stay whole, so training still reads their most recent items):
 SASRec stops early on one half of the held-out users, the blend's weights are chosen on the
 other half, the reranker (``recs_rerank``) learns from both halves, then the item-to-item
-models are refitted on the whole histories. ``omnigate
-eval-recs`` scores the result on the file's own targets (the *outer* split), which fitting
-never sees.
+models are refitted on the whole histories. ``omnigate eval-recs`` scores the result on the
+file's own targets (the *outer* split), which fitting never sees.
 """
 
 from __future__ import annotations
