@@ -55,13 +55,25 @@ def blend(
     remaining weights keep their ratios. ``empty`` (B,) marks histories with nothing in
     them: those rank by popularity alone (cold start).
     """
+    used = [k for k, w in weights.items() if k in parts and w > 0]
+    rows = len(next(iter(parts.values()))) if parts else 1
+    return weighted_sum({k: scaled(k, parts[k]) for k in used}, weights, pop, empty, rows)
+
+
+def weighted_sum(
+    scores: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    pop: np.ndarray,
+    empty: np.ndarray | None = None,
+    rows: int = 1,
+) -> np.ndarray:
+    """``blend`` of scores already on the 0..1 scale (``scaled``), for ``rows`` histories."""
     pop_part = popularity_part(pop)
-    used = {k: w for k, w in weights.items() if k in parts and w > 0}
+    used = {k: w for k, w in weights.items() if k in scores and w > 0}
     total = sum(used.values())
-    shape = next(iter(parts.values())).shape if parts else (1, len(pop))
-    out = np.broadcast_to(TIE_BREAK * pop_part, shape).astype(np.float32)
+    out = np.broadcast_to(TIE_BREAK * pop_part, (rows, len(pop_part))).astype(np.float32)
     for k, w in used.items():
-        out += (w / total) * scaled(k, parts[k])
+        out += (w / total) * scores[k]
     if empty is not None:
         out[empty] = pop_part
     return out

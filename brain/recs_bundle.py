@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from brain.recs_baselines import ItemToItem, TextSimilarity, ease, itemknn, rp3beta
-from brain.recs_blend import K, blend, tune_weights
+from brain.recs_blend import K, tune_weights, weighted_sum
 from brain.recs_model import (
     CoOccurrence,
     History,
@@ -35,11 +35,11 @@ from brain.recs_model import (
     sasrec_scores,
     train_sasrec,
 )
-from brain.recs_rerank import Reranker
+from brain.recs_rerank import Reranker, on_scale
 
 if TYPE_CHECKING:
     from brain.config import BrainConfig
-    from brain.store import Interaction, ProductRecord
+    from brain.store import Interaction, ProductRecord, StoreBackend
 
 # Bump when the bundle's content or training changes, so cached bundles are not reused.
 BUNDLE_VERSION = "blend-7"
@@ -120,11 +120,12 @@ class RecsBundle:
         re-ranked where the bundle has a reranker."""
         pop = self.pop if items is None else self.pop[items]
         empty = np.array([not h for h in histories], dtype=bool)
-        base = blend(parts, self.weights, pop, empty)
+        scores = on_scale(parts, list(parts))  # once, for the weighted sum and the reranker
+        base = weighted_sum(scores, self.weights, pop, empty, len(histories))
         if self.reranker is None or not parts:
             return base
         ids = np.arange(len(self.pop)) if items is None else np.asarray(items)
-        return self.reranker.rank(parts, histories, ids, pop, base)
+        return self.reranker.rank(scores, histories, ids, pop, base)
 
     def save(self, path: Path) -> None:
         """Write atomically (several workers may start at once)."""
@@ -404,13 +405,19 @@ def shop_fit_config(seqs: Sequence[History]) -> FitConfig:
     return FitConfig(sasrec=SASRecConfig(epochs=auto_epochs(seqs)))
 
 
-def train_recs(config: BrainConfig, progress: bool = True) -> Path:
-    """Fit the next-item bundle on the configured store's interactions and cache it where
-    ``Recommender`` looks (``omnigate recs train``). Returns the file written."""
+def train_recs(
+    config: BrainConfig,
+    progress: bool = True,
+    store: StoreBackend | None = None,
+    max_seconds: float | None = SASREC_SECONDS,
+) -> Path:
+    """Fit the next-item bundle on the interactions of ``store`` (by default the configured
+    one) and cache it where ``Recommender`` looks (``omnigate recs train``); ``max_seconds``
+    bounds SASRec's training. Returns the file written."""
     from brain.embeddings import resolve_device
     from brain.store import load_store
 
-    store = load_store(config.store)
+    store = store or load_store(config.store)
     products = store.products()
     skus = [p.sku for p in products]
     texts = product_texts(products)
@@ -419,9 +426,8 @@ def train_recs(config: BrainConfig, progress: bool = True) -> Path:
         n = sum(len(s) for s in seqs)
         print(f"recs: {len(seqs)} users, {n} interactions, {len(skus)} products", file=sys.stderr)
     device = resolve_device(config.device)
-    bundle = fit_bundle(
-        seqs, len(skus), shop_fit_config(seqs), device, progress=progress, texts=texts
-    )
+    cfg = shop_fit_config(seqs)
+    bundle = fit_bundle(seqs, len(skus), cfg, device, max_seconds, progress, texts=texts)
     path = bundle_path(config, skus, seqs, texts)
     bundle.save(path)
     if progress:

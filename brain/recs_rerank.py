@@ -124,7 +124,7 @@ class Reranker:
 
     def rank(
         self,
-        parts: Mapping[str, np.ndarray],
+        scores: Mapping[str, np.ndarray],
         histories: Sequence[Sequence[int]],
         columns: np.ndarray,
         pop: np.ndarray,
@@ -132,16 +132,16 @@ class Reranker:
     ) -> np.ndarray:
         """``base`` (B, C), the weighted sum (0..1), re-ranked: the candidates score
         0.5..1 by the model (1 for a row's best), every other item half its ``base``.
-        ``columns`` (C,) are the model item ids of ``parts``' columns and ``pop`` their
-        counts; a history's own items are never candidates."""
-        sc = on_scale(parts, self.members)
-        mask = candidates(sc, self.members, _seen(histories, columns))
+        ``scores`` are the members' (``on_scale``), ``columns`` (C,) the model item ids of
+        their columns and ``pop`` their counts; a history's own items are never
+        candidates."""
+        mask = candidates(scores, self.members, _seen(histories, columns))
         mask[np.array([not h for h in histories], dtype=bool)] = False  # cold start: base
         out = 0.5 * base
         if not mask.any():
             return out
         log_pop = np.log1p(np.maximum(pop, 0.0)).astype(np.float32)
-        x = features(sc, self.members, log_pop, _lengths(histories), mask)
+        x = features(scores, self.members, log_pop, _lengths(histories), mask)
         pred = np.full(mask.shape, -np.inf, dtype=np.float64)
         pred[mask] = self.booster.predict(x, num_threads=torch.get_num_threads())
         top = pred.max(axis=1, keepdims=True)

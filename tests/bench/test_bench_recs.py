@@ -29,16 +29,10 @@ import numpy as np
 import pytest
 
 from brain.catalog_query import CatalogQuery, parse_query
-from brain.config import BrainConfig, limit_cpu_threads
+from brain.config import limit_cpu_threads
 from brain.embeddings import Embedder, get_embedder
 from brain.recommender import CatalogIndex, Recommender
-from brain.recs_bundle import (
-    bundle_path,
-    catalog_sequences,
-    fit_bundle,
-    product_texts,
-    shop_fit_config,
-)
+from brain.recs_bundle import train_recs
 from brain.store import (
     Interaction,
     OrderRecord,
@@ -126,17 +120,6 @@ def _interactions(rng: random.Random) -> list[Interaction]:
     return out
 
 
-def _train_bundle(store: StoreBackend, config: BrainConfig) -> None:
-    """The full next-item bundle (reranker included) for ``store``, cached where the
-    ``Recommender`` looks; SASRec gets 30 s."""
-    products = store.products()
-    skus = [p.sku for p in products]
-    texts = product_texts(products)
-    seqs = catalog_sequences(store.interactions(), {s: i for i, s in enumerate(skus)})
-    bundle = fit_bundle(seqs, len(skus), shop_fit_config(seqs), max_seconds=30.0, texts=texts)
-    bundle.save(bundle_path(config, skus, seqs, texts))
-
-
 def _queries(rng: random.Random) -> list[str]:
     phrases = ["under {a}", "below ${a}", "between {a} and {b}", "over {a}", "", "around {a}"]
     out = []
@@ -208,7 +191,7 @@ def test_bench_recommend_100k(tmp_path: Path) -> None:
 
     config = settings.brain_config()
     store = SyntheticStore(products, _interactions(rng))
-    _train_bundle(store, config)  # what `omnigate recs train` leaves in the cache
+    train_recs(config, progress=False, store=store, max_seconds=30.0)  # the full bundle
     t = time.perf_counter()
     rec = Recommender(store, embedder, config, index=index)
     init_s = time.perf_counter() - t

@@ -59,7 +59,9 @@ def test_it_learns_when_a_member_is_right() -> None:
     test = [h for h in histories(2000, seed=1) if len(h) >= 3]
     parts = members(test)
     base = blend(parts, {"knows": 0.5, "noise": 0.5}, pop)
-    ranked = reranker.rank(parts, test, np.arange(N_ITEMS + 1), pop, base)
+    ranked = reranker.rank(
+        on_scale(parts, reranker.members), test, np.arange(N_ITEMS + 1), pop, base
+    )
     ranked[:, 0] = -1
     firsts = ranked.argmax(axis=1)
     hits = np.mean([f == next_item(h) for f, h in zip(firsts, test, strict=True)])
@@ -76,7 +78,7 @@ def test_candidates_rank_above_the_rest_and_cold_start_keeps_popularity() -> Non
     test = [[5, 6, 7], []]
     parts = members([[5, 6, 7], [1]])
     base = blend(parts, {"knows": 0.5, "noise": 0.5}, pop, np.array([False, True]))
-    out = reranker.rank(parts, test, np.arange(N_ITEMS + 1), pop, base)
+    out = reranker.rank(on_scale(parts, reranker.members), test, np.arange(N_ITEMS + 1), pop, base)
     seen = np.isin(np.arange(N_ITEMS + 1), [0, 5, 6, 7])[None].repeat(2, axis=0)
     mask = candidates(on_scale(parts, reranker.members), reranker.members, seen)
     assert out[0][mask[0]].min() >= 0.5 > out[0][~mask[0]].max()
@@ -95,5 +97,6 @@ def test_a_saved_reranker_ranks_the_same() -> None:
     base = blend(parts, {"knows": 0.5, "noise": 0.5}, pop)
     ids = np.arange(N_ITEMS + 1)
     np.testing.assert_array_equal(
-        reranker.rank(parts, test, ids, pop, base), again.rank(parts, test, ids, pop, base)
+        reranker.rank(on_scale(parts, reranker.members), test, ids, pop, base),
+        again.rank(on_scale(parts, again.members), test, ids, pop, base),
     )
