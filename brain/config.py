@@ -96,10 +96,17 @@ def force_offline() -> None:
 
 
 def limit_cpu_threads(n: int) -> None:
-    """Let each torch operation of this process use at most ``n`` CPU threads (0: torch's
-    default). For processes that run several turns at once, where parallelism comes from the
-    turns rather than from inside one small model's operations."""
+    """Let each torch operation, and each numpy/scipy BLAS call, of this process use at most
+    ``n`` CPU threads (0: the libraries' defaults). For processes that run several turns at
+    once, where parallelism comes from the turns rather than from inside one small model's
+    operations.
+
+    BLAS matters as much as torch: OpenBLAS's idle workers spin between calls, so a request's
+    one cosine matmul left a thread burning a core while the request went on in Python (the
+    recs bench at 100,000 products: as much CPU as the request itself, and p99 stalls)."""
     if n > 0:
         import torch
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(n)
+        threadpool_limits(n, user_api="blas")

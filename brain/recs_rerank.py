@@ -55,13 +55,19 @@ def candidates(
     padding)."""
     out = np.zeros(seen.shape, dtype=bool)
     k = min(TOP, seen.shape[1])
-    rows = np.arange(seen.shape[0])[:, None]
     for name in members:
-        s = np.where(seen, -1.0, scores[name])
-        best = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        # a member that scores an item 0 has no opinion on it: not a candidate of its own
-        out[rows, best] |= s[rows, best] > 0
-    return out & ~seen
+        s = np.where(seen, 0.0, scores[name])
+        positive = s > 0  # a member that scores an item 0 has no opinion on it
+        few = positive.sum(axis=1) <= k
+        out[few] |= positive[few]  # all of them
+        # Only rows with more than k opinions are partitioned: an item-to-item row is often
+        # all zeros (an item no one bought with another), and partitioning a row of equal
+        # values is ten times slower than one of distinct values.
+        many = np.flatnonzero(~few)
+        if len(many):
+            best = np.argpartition(-s[many], k - 1, axis=1)[:, :k]
+            out[many[:, None], best] = True
+    return out
 
 
 def features(
