@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # How many prompts are prefilled in one forward pass when many arrive at once: bounds how
 # long the running requests stall for newcomers.
 PREFILL_CHUNK = 8
+# An idle service's wait for the next request of a burst before it prefills (see ``_admit``).
+BURST_GAP_S = 0.01
 # How many recent decoding steps the admission estimate fits its step-time line to.
 STEP_SAMPLES = 256
 # How many recent replies the admission estimate takes a long reply's length from.
@@ -95,13 +97,20 @@ class GenerationService:
     """Continuous-batching generation on one model; thread-safe ``stream``/``generate``."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, device: str, max_batch: int = 32, admit_s: float = 0.0
+        self,
+        model: Any,
+        tokenizer: Any,
+        device: str,
+        max_batch: int = 32,
+        admit_s: float = 0.0,
+        burst_gap_s: float = BURST_GAP_S,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
         self.max_batch = max(1, max_batch)
         self.admit_s = admit_s  # 0: admit every request
+        self.burst_gap_s = burst_gap_s
         self.stats = Stats()
         self.timing = AdmissionTiming()
         self._running = 0  # rows in the batch, as the generation thread last saw them
@@ -236,9 +245,13 @@ class GenerationService:
         joining: list[_Request] = []
         if not batch.requests:
             joining.append(self._queue.get())
+        # An idle service waits a moment for the rest of a burst (turns arriving together
+        # reach the queue a few milliseconds apart, each tokenizing its prompt first): one
+        # prefill for all of them instead of a stall of the running rows per late-comer.
+        wait = self.burst_gap_s if len(joining) == 1 else 0.0
         while len(batch.requests) + len(joining) < self.max_batch:
             try:
-                joining.append(self._queue.get_nowait())
+                joining.append(self._queue.get(timeout=wait) if wait else self._queue.get_nowait())
             except queue.Empty:
                 break
         joining = [r for r in joining if not r.cancelled.is_set()]

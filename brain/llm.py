@@ -115,15 +115,29 @@ def model_source(config: BrainConfig) -> str:
     return config.llm.model
 
 
+def native_bf16() -> bool:
+    """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)? Elsewhere torch emulates
+    it, slower than float32."""
+    cpu: Any = torch.cpu
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own checks
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in probes)
+
+
 def load_model(config: BrainConfig) -> tuple[Any, Any, str]:
-    """(model, tokenizer, device) of ``config.llm.model``: bfloat16 on CUDA, float32 on the
-    CPU (where half precision is slower)."""
+    """(model, tokenizer, device) of ``config.llm.model``: bfloat16 on CUDA and on a CPU that
+    computes it natively (``native_bf16``), else float32.
+
+    On such a CPU (2 cores, SmolLM2-135M) bfloat16 halves a batched decoding step and a
+    prefill, while one request alone decodes about as fast: the generation service's 8
+    concurrent replies went from 3.1x to 4.8x plain ``generate``'s tokens per second."""
     force_offline()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = model_source(config)
     device = resolve_device(config.device)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = (
+        torch.bfloat16 if device == "cuda" or (device == "cpu" and native_bf16()) else torch.float32
+    )
     try:
         tokenizer: Any = AutoTokenizer.from_pretrained(source)
         model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from brain import llm
 from brain.generation import GenerationBusy, GenerationService, GenerationTimeout
 from brain.llm import load_model
 from gateway.settings import load_settings
@@ -27,7 +28,10 @@ TOKENS = 24
 @pytest.fixture(scope="module")
 def loaded() -> tuple[Any, Any, str]:
     settings = load_settings(OMNIGATE_LLM_MODEL="smollm2", OMNIGATE_DEVICE="cpu")
-    return load_model(settings.brain_config())
+    model, tokenizer, device = load_model(settings.brain_config())
+    # float32 even where bfloat16 is native: a batch of padded rows and one row alone round
+    # bfloat16 differently, and these tests compare texts token for token.
+    return model.float(), tokenizer, device
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +127,23 @@ def test_prompts_with_one_system_message_prefill_it_once_and_get_the_same_text(
     got = [shop.generate(m, TOKENS) for m in prompts]
     assert got == expected
     assert shop.stats.prefix_tokens_reused > 0  # the second prompt reused the first's prefill
+
+
+def test_requests_arriving_together_are_prefilled_in_one_pass(
+    loaded: tuple[Any, Any, str],
+) -> None:
+    # A generous gap, so the test does not depend on how fast this machine tokenizes.
+    idle = GenerationService(*loaded, max_batch=8, burst_gap_s=1.0)
+    streams = [idle.stream(m, TOKENS) for m in PROMPTS[:2]]  # a burst of two turns
+    assert all("".join(s) for s in streams)
+    assert idle.stats.prefills == 1
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_cpu_model_is_bfloat16_only_where_the_cpu_computes_it(
+    monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    monkeypatch.setattr(llm, "native_bf16", lambda: native)
+    settings = load_settings(OMNIGATE_LLM_MODEL="smollm2", OMNIGATE_DEVICE="cpu")
+    model, _, _ = load_model(settings.brain_config())
+    assert model.dtype == (torch.bfloat16 if native else torch.float32)
