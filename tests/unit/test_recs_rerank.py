@@ -21,7 +21,7 @@ def next_item(history: Sequence[int]) -> int:
 def members(histories: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
     """Two members' raw scores: "knows" ranks the true next item first on histories of three
     items or more, and knows nothing on shorter ones; "noise" never knows anything."""
-    out = {"knows": [], "noise": []}
+    out: dict[str, list[np.ndarray]] = {"knows": [], "noise": []}
     for h in histories:
         rng = np.random.default_rng(h[-1] * 1000 + len(h))
         knows = rng.random(N_ITEMS + 1)
