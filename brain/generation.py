@@ -243,12 +243,12 @@ class GenerationService:
     def _admit(self, batch: _Batch) -> None:
         """Take waiting requests into the batch (blocking only when it is empty)."""
         joining: list[_Request] = []
-        if not batch.requests:
-            joining.append(self._queue.get())
         # An idle service waits a moment for the rest of a burst (turns arriving together
         # reach the queue a few milliseconds apart, each tokenizing its prompt first): one
         # prefill for all of them instead of a stall of the running rows per late-comer.
-        wait = self.burst_gap_s if len(joining) == 1 else 0.0
+        wait = 0.0 if batch.requests else self.burst_gap_s
+        if not batch.requests:
+            joining.append(self._queue.get())
         while len(batch.requests) + len(joining) < self.max_batch:
             try:
                 joining.append(self._queue.get(timeout=wait) if wait else self._queue.get_nowait())

@@ -120,7 +120,10 @@ class RecsBundle:
         re-ranked where the bundle has a reranker."""
         pop = self.pop if items is None else self.pop[items]
         empty = np.array([not h for h in histories], dtype=bool)
-        scores = on_scale(parts, list(parts))  # once, for the weighted sum and the reranker
+        # Each member the weighted sum or the reranker reads, on the 0..1 scale once.
+        members = self.reranker.members if self.reranker is not None else ()
+        used = [k for k in parts if self.weights.get(k, 0.0) > 0 or k in members]
+        scores = on_scale(parts, used)
         base = weighted_sum(scores, self.weights, pop, empty, len(histories))
         if self.reranker is None or not parts:
             return base

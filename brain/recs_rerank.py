@@ -73,15 +73,16 @@ def candidates(
 def features(
     scores: Mapping[str, np.ndarray],
     members: Sequence[str],
-    log_pop: np.ndarray,
+    pop: np.ndarray,
     lengths: np.ndarray,
     mask: np.ndarray,
 ) -> np.ndarray:
     """``(mask.sum(), len(members) + 2)`` float32: each masked item's member scores (0..1,
-    ``on_scale``), its log popularity and its history's length, row by row."""
+    ``on_scale``), its log popularity (``pop``: each column's count) and its history's
+    length, row by row."""
     rows, cols = np.nonzero(mask)
     columns = [scores[name][rows, cols] for name in members]
-    columns += [log_pop[cols], lengths[rows].astype(np.float32)]
+    columns += [np.log1p(np.maximum(pop[cols], 0.0)), lengths[rows].astype(np.float32)]
     return np.stack(columns, axis=1).astype(np.float32)
 
 
@@ -105,7 +106,6 @@ class Reranker:
         """Learn from held-out ``targets`` (B,), the next items of ``histories``;
         ``parts_of(histories)`` gives the members' raw ``(B, n_items + 1)`` scores. None
         when fewer than ``MIN_USERS`` targets are among their candidates."""
-        log_pop = np.log1p(np.maximum(pop, 0.0)).astype(np.float32)
         members: tuple[str, ...] = ()
         xs, ys, groups = [], [], []
         for i in range(0, len(targets), chunk):
@@ -116,7 +116,7 @@ class Reranker:
             mask = candidates(sc, members, _seen(hist, sc[members[0]].shape[1]))
             hit = mask[np.arange(len(tgt)), tgt]
             mask &= hit[:, None]  # LambdaRank learns nothing from a list without its target
-            x = features(sc, members, log_pop, _lengths(hist), mask)
+            x = features(sc, members, pop, _lengths(hist), mask)
             rows, cols = np.nonzero(mask)
             xs.append(x)
             ys.append((cols == tgt[rows]).astype(np.float32))
@@ -146,8 +146,7 @@ class Reranker:
         out = 0.5 * base
         if not mask.any():
             return out
-        log_pop = np.log1p(np.maximum(pop, 0.0)).astype(np.float32)
-        x = features(scores, self.members, log_pop, _lengths(histories), mask)
+        x = features(scores, self.members, pop, _lengths(histories), mask)
         pred = np.full(mask.shape, -np.inf, dtype=np.float64)
         pred[mask] = self.booster.predict(x, num_threads=torch.get_num_threads())
         top = pred.max(axis=1, keepdims=True)
