@@ -3,6 +3,7 @@ series (counted in Redis) show on the gateway, and the shop's numbers render as 
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import aiohttp
@@ -30,11 +31,16 @@ async def metrics(http: aiohttp.ClientSession, stack: Stack) -> str:
 async def test_a_turn_shows_in_the_workers_series_on_the_gateway(
     http: aiohttp.ClientSession, script_stack: Stack
 ) -> None:
+    api = '{channel="api"}'
     before = series(await metrics(http, script_stack), "omnigate_turns_total")
     await chat(http, script_stack, uid("metrics"), "echo: count me")
-    text = await metrics(http, script_stack)
-    after = series(text, "omnigate_turns_total")
-    api = '{channel="api"}'
+    # The worker counts a turn once its reply is committed, so the reply can arrive first.
+    for _ in range(50):
+        text = await metrics(http, script_stack)
+        after = series(text, "omnigate_turns_total")
+        if after.get(api, 0) > before.get(api, 0):
+            break
+        await asyncio.sleep(0.1)
     assert after[api] == before.get(api, 0) + 1
     assert series(text, "omnigate_turn_seconds_count")[""] >= 1
     assert set(series(text, "omnigate_queue_depth")) == {'{queue="brain"}', '{queue="deliver"}'}
