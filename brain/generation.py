@@ -34,7 +34,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Generator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +69,7 @@ class GenerationBusy(GenerationError):
     was started, and the caller sends its grounded text at once."""
 
 
-@dataclass
+@dataclass(eq=False)  # each request is itself: hashed and compared by identity
 class _Request:
     prompt: list[int]
     max_new_tokens: int
@@ -113,7 +113,11 @@ class GenerationService:
         self.burst_gap_s = burst_gap_s
         self.stats = Stats()
         self.timing = AdmissionTiming()
-        self._running = 0  # rows in the batch, as the generation thread last saw them
+        # Requests admitted and not yet ended or cancelled: what admission counts. A caller's
+        # cancel counts at once, not a decoding step later when its row leaves the batch, so a
+        # turn that follows a refused rewording is not refused for a reply nobody reads.
+        self._live: set[_Request] = set()
+        self._live_lock = threading.Lock()
         self.eos_ids = _eos_ids(model, tokenizer)
         self._pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self._queue: queue.Queue[_Request] = queue.Queue()
@@ -159,8 +163,14 @@ class GenerationService:
         return tuple(self._ids(self._text([{"role": "system", "content": content}], reply=False)))
 
     def pending(self) -> int:
-        """Requests waiting or being generated now."""
-        return self._queue.qsize() + self._running
+        """Requests waiting or being generated now (not counting cancelled ones)."""
+        with self._live_lock:
+            return len(self._live)
+
+    def _settle(self, req: _Request) -> None:
+        """``req`` ended or was cancelled: admission stops counting it."""
+        with self._live_lock:
+            self._live.discard(req)
 
     def expected_s(self, max_new_tokens: int) -> float:
         """Seconds a request joining now would take: its prefill plus the steps of a long
@@ -172,15 +182,12 @@ class GenerationService:
 
     def stream(
         self, messages: list[dict[str, str]], max_new_tokens: int, timeout_s: float = 600.0
-    ) -> Generator[str, None, None]:
-        """Generate greedily for chat ``messages``: an iterator of text pieces as they are
-        decoded.
+    ) -> ReplyStream:
+        """Generate greedily for chat ``messages``: the text pieces as they are decoded (see
+        ``ReplyStream``).
 
         Raises ``GenerationBusy`` here, before anything starts, when admission turns the
-        request away. Closing the iterator early (``break``, ``close()``) takes the request
-        out of the batch at the next step, even before the first piece was read. Iterating
-        raises ``GenerationError`` when the model fails, and ``GenerationTimeout`` once
-        ``timeout_s`` has passed.
+        request away.
         """
         if self.admit_s > 0 and self.pending() > 0:
             expected = self.expected_s(max_new_tokens)
@@ -192,26 +199,10 @@ class GenerationService:
                 )
         prompt = self.prompt_ids(messages)
         req = _Request(prompt, max(1, max_new_tokens), self._shared_prefix(messages, prompt))
+        with self._live_lock:
+            self._live.add(req)
         self._queue.put(req)
-        reader = self._read(req, time.monotonic() + timeout_s, timeout_s)
-        next(reader)  # into its try: closing (or dropping) it now cancels the request
-        return reader
-
-    def _read(self, req: _Request, deadline: float, timeout_s: float) -> Generator[str, None, None]:
-        try:
-            yield ""  # taken by ``stream`` itself, never by its caller
-            while True:
-                try:
-                    item = req.out.get(timeout=max(deadline - time.monotonic(), 0.0))
-                except queue.Empty:
-                    raise GenerationTimeout(f"the LLM took over {timeout_s:g}s") from None
-                if item is _END:
-                    return
-                if isinstance(item, Exception):
-                    raise GenerationError(f"generation failed: {item}") from item
-                yield str(item)
-        finally:
-            req.cancelled.set()
+        return ReplyStream(self, req, timeout_s)
 
     def generate(
         self, messages: list[dict[str, str]], max_new_tokens: int, timeout_s: float = 600.0
@@ -225,7 +216,7 @@ class GenerationService:
         batch = _Batch(self._pad)
         while True:
             self._admit(batch)
-            rows = self._running = len(batch.requests)
+            rows = len(batch.requests)
             if not rows:
                 continue
             try:
@@ -238,7 +229,6 @@ class GenerationService:
                 for req in batch.requests:
                     req.out.put(exc)
                 batch.clear()
-                self._running = 0
 
     def _admit(self, batch: _Batch) -> None:
         """Take waiting requests into the batch (blocking only when it is empty)."""
@@ -255,7 +245,6 @@ class GenerationService:
             except queue.Empty:
                 break
         joining = [r for r in joining if not r.cancelled.is_set()]
-        self._running = len(batch.requests) + len(joining)  # out of the queue, not yet rows
         self.stats.requests += len(joining)
         by_prefix: dict[tuple[int, ...], list[_Request]] = {}
         for req in joining:
@@ -371,9 +360,8 @@ class GenerationService:
                 done.append(row)
         if done:
             batch.drop(done)
-        # Counted out before their callers hear the end, so admission never sees them.
-        self._running = len(batch.requests)
         for req in ended:
+            self._settle(req)  # before its caller hears the end, so admission never sees it
             req.out.put(_END)
 
     def _send_text(self, req: _Request, final: bool) -> None:
@@ -384,6 +372,56 @@ class GenerationService:
         if len(text) > req.sent_chars:
             req.out.put(text[req.sent_chars :])
             req.sent_chars = len(text)
+
+
+class ReplyStream(Iterator[str]):
+    """The text pieces of one request, as the service decodes them.
+
+    Iterating raises ``GenerationError`` when the model fails, and ``GenerationTimeout`` once
+    the caller's ``timeout_s`` has passed. ``close()`` takes the request out of the batch at
+    the next decoding step, even before its first piece; it may be called from any thread,
+    also while another one waits for the next piece (that wait then ends). Dropping the
+    stream unread closes it too.
+    """
+
+    def __init__(self, service: GenerationService, req: _Request, timeout_s: float) -> None:
+        self._service = service
+        self._req = req
+        self._timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s
+        self._closed = False
+
+    def __iter__(self) -> ReplyStream:
+        return self
+
+    def __next__(self) -> str:
+        if self._closed:
+            raise StopIteration
+        left = max(self._deadline - time.monotonic(), 0.0)
+        try:
+            item = self._req.out.get(timeout=left)
+        except queue.Empty:
+            self.close()
+            raise GenerationTimeout(f"the LLM took over {self._timeout_s:g}s") from None
+        if item is _END:
+            self.close()
+            raise StopIteration
+        if isinstance(item, Exception):
+            self.close()
+            raise GenerationError(f"generation failed: {item}") from item
+        return str(item)
+
+    def close(self) -> None:
+        """Stop generating this reply (see the class docstring)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._req.cancelled.set()
+        self._service._settle(self._req)
+        self._req.out.put(_END)  # wakes a reader waiting on another thread
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class AdmissionTiming:

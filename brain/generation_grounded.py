@@ -1,14 +1,18 @@
-"""Grounded streaming: a reply is released to the customer sentence by sentence, each one
+"""Grounded streaming: a reply is released to the customer clause by clause, each clause
 checked against the turn's facts first.
 
-``release_checked`` reads the model's text pieces, cuts them into sentences, and hands each
-sentence that passes ``brain.grounding.check_sentence`` (and the caller's own style check) to
-the turn's delta sink — the channel that shows the reply as it grows. The first sentence that
-fails stops the stream: the model's request is closed (it leaves the batch) and the caller
-sends its grounded text instead, so nothing unchecked ever reaches a customer.
+``release_checked`` reads the model's text pieces, cuts them into clauses (a sentence, or the
+part of one before a comma or semicolon: ``brain.grounding.complete_clauses``), and hands each
+clause that passes ``brain.grounding.check_sentence`` (and the caller's own style check) to the
+turn's delta sink — the channel that shows the reply as it grows. Clauses rather than whole
+sentences, because a small model on a CPU writes a token every ~35 ms: the first words show
+after the first comma instead of after the first full stop. No fact the check reads spans a
+clause boundary, so nothing is checked less. The first clause that fails stops the stream: the
+model's request is closed (it leaves the batch) and the caller sends its grounded text instead,
+so nothing unchecked ever reaches a customer.
 
 The delta sink is set per turn by whoever runs the brain (``delta_sink.set(fn)``); without
-one the sentences are only collected.
+one the clauses are only collected.
 """
 
 from __future__ import annotations
@@ -18,75 +22,99 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from brain.grounding import Facts, check_sentence, complete_sentences
+from brain.grounding import Facts, check_sentence, complete_clauses
 
-# Where the checked sentences of the turn's reply go as they are released (text to append).
+# Where the checked clauses of the turn's reply go as they are released (text to append).
 delta_sink: ContextVar[Callable[[str], None] | None] = ContextVar("delta_sink", default=None)
 
 # What a model writes before its answer that is no part of it ("Reply: ...").
 _PREFIX = re.compile(r"^(draft reply|reply|assistant|answer)\s*:\s*", re.I)
 
-SentenceCheck = Callable[[str, list[str]], list[str]]
+ClauseCheck = Callable[[str, list[str]], list[str]]
 
 
 @dataclass(frozen=True)
 class Released:
-    """What ``release_checked`` let through: ``text`` (the released sentences joined, as the
-    customer saw them) and the ``problems`` that stopped the stream (empty when none did)."""
+    """What ``release_checked`` let through: ``text``, the finished sentences it released
+    (joined as the customer saw them), and the ``problems`` that stopped the stream (empty
+    when none did)."""
 
     text: str
     problems: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
-        """Did every sentence pass, and was at least one released?"""
+        """Did every clause pass, and was at least one sentence released?"""
         return not self.problems and bool(self.text)
 
 
 def release_checked(
-    pieces: Iterator[str], facts: Facts, style: SentenceCheck | None = None
+    pieces: Iterator[str], facts: Facts, style: ClauseCheck | None = None
 ) -> Released:
-    """Release the sentences of ``pieces`` that pass the checks, stopping at the first that
-    fails. ``style(sentence, released_so_far)`` may add problems of its own (too long, role
-    text). An unfinished sentence at the end (the model ran out of tokens) is never released.
+    """Release the clauses of ``pieces`` that pass the checks, stopping at the first that
+    fails. ``style(clause, released_so_far)`` may add problems of its own (too long, role
+    text). A sentence the model never finished (it ran out of tokens) is not part of the
+    reply: its clauses may have been shown, but the final text ends at the last full sentence.
+    A clause the reply already holds ends it there too: a small model that repeats itself
+    ("... returns, refunds, and delivery. I can also help with returns, refunds, ...") has
+    said what it had to say.
     """
     sink = delta_sink.get()
     released: list[str] = []
+    finished = 0  # how many of the released clauses make up whole sentences
     buffer = ""
+
+    def release(clause: str) -> tuple[str, ...]:
+        problems = _problems(clause, released, facts, style)
+        if not problems:
+            if sink is not None:
+                sink((" " if released else "") + clause)
+            released.append(clause)
+        return tuple(problems)
+
     try:
         for piece in pieces:
             buffer += piece
-            sentences, buffer = complete_sentences(buffer)
-            for sentence in sentences:
+            clauses, buffer = complete_clauses(buffer)
+            for clause, ends_sentence in clauses:
                 if not released:
-                    sentence = _PREFIX.sub("", sentence).strip()
-                    if not sentence:
+                    clause = _PREFIX.sub("", clause).strip()
+                    if not clause:
                         continue
-                problems = _problems(sentence, released, facts, style)
+                if _repeats(clause, released):
+                    return Released(" ".join(released[:finished]), ())
+                problems = release(clause)
                 if problems:
-                    return Released(" ".join(released), tuple(problems))
-                if sink is not None:
-                    sink((" " if released else "") + sentence)
-                released.append(sentence)
+                    return Released(" ".join(released), problems)
+                if ends_sentence:
+                    finished = len(released)
         last = buffer.strip() if released else _PREFIX.sub("", buffer.strip())
-        if last.endswith((".", "!", "?", "…", ")")):  # a finished last sentence
-            problems = _problems(last, released, facts, style)
+        if last.endswith((".", "!", "?", "…", ")")) and not _repeats(last, released):
+            problems = release(last)
             if problems:
-                return Released(" ".join(released), tuple(problems))
-            if sink is not None:
-                sink((" " if released else "") + last)
-            released.append(last)
-        return Released(" ".join(released), ())
+                return Released(" ".join(released), problems)
+            finished = len(released)
+        return Released(" ".join(released[:finished]), ())
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
             close()  # the model stops generating for a reply nobody reads
 
 
+def _repeats(clause: str, released: list[str]) -> bool:
+    """Does ``clause`` say again, word for word, a clause already released?"""
+    words = _words(clause)
+    return bool(words) and any(_words(earlier) == words for earlier in released)
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
 def _problems(
-    sentence: str, released: list[str], facts: Facts, style: SentenceCheck | None
+    clause: str, released: list[str], facts: Facts, style: ClauseCheck | None
 ) -> list[str]:
-    problems = list(check_sentence(sentence, facts).problems)
+    problems = list(check_sentence(clause, facts).problems)
     if style is not None:
-        problems += style(sentence, released)
+        problems += style(clause, released)
     return problems

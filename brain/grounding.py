@@ -152,7 +152,28 @@ def complete_sentences(text: str) -> tuple[list[str], str]:
     return sentences, text[start:]
 
 
+# A clause ends at a comma or semicolon before whitespace. None of the facts ``check`` reads
+# (ids, numbers, prices, dates, URLs, emails, statuses) holds ", " or "; ", so a clause checked
+# alone is checked as strictly as the sentence it belongs to.
+_CLAUSE_END = re.compile(r"(?<=[,;])[ \t]+")
+
+
+def complete_clauses(text: str) -> tuple[list[tuple[str, bool]], str]:
+    """The complete clauses at the start of ``text``, each with whether it ends its sentence,
+    and the unfinished rest, for text that is still being generated: the finest pieces a
+    streamed reply can be checked and shown in."""
+    sentences, rest = complete_sentences(text)
+    clauses: list[tuple[str, bool]] = []
+    for sentence in sentences:
+        *inner, last = _CLAUSE_END.split(sentence)
+        clauses += [(clause.strip(), False) for clause in inner if clause.strip()]
+        clauses.append((last.strip(), True))
+    *inner, rest = _CLAUSE_END.split(rest)
+    clauses += [(clause.strip(), False) for clause in inner if clause.strip()]
+    return clauses, rest
+
+
 def check_sentence(sentence: str, facts: Facts) -> Verdict:
-    """``check`` of one sentence of a reply: every fact it states must be backed by
-    ``facts``; whether the required facts were kept is a question for the whole reply."""
+    """``check`` of one sentence (or clause) of a reply: every fact it states must be backed
+    by ``facts``; whether the required facts were kept is a question for the whole reply."""
     return check(sentence, Facts(facts.text))

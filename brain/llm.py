@@ -18,13 +18,15 @@ grounded text.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import queue
 import shutil
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -193,11 +195,14 @@ class RemoteLlm:
         return self._pieces
 
     def stream(self, messages: list[dict[str, str]], max_new_tokens: int) -> Iterator[str]:
-        """Text pieces of the server's streamed reply (see ``Llm.stream``)."""
-        return _within(self._stream(messages, max_new_tokens, self.timeout_s), self.timeout_s)
+        """Text pieces of the server's streamed reply (see ``Llm.stream``). Closing the
+        iterator hangs up at once, so the server stops generating for nobody."""
+        conn = _Line()
+        pieces = self._stream(messages, max_new_tokens, self.timeout_s, conn)
+        return _within(pieces, self.timeout_s, conn.hang_up)
 
     def _stream(
-        self, messages: list[dict[str, str]], max_new_tokens: int, timeout_s: float
+        self, messages: list[dict[str, str]], max_new_tokens: int, timeout_s: float, conn: _Line
     ) -> Iterator[str]:
         deadline = time.monotonic() + timeout_s
         body = {
@@ -221,6 +226,8 @@ class RemoteLlm:
                     raise GenerationError(
                         f"LLM server {self.url} answered {resp.status_code}: {resp.text[:200]}"
                     )
+                if not conn.attach(resp):
+                    return  # the caller hung up while the server was answering
                 for line in resp.iter_lines():
                     if time.monotonic() > deadline:
                         raise GenerationTimeout(f"LLM server {self.url}: over {timeout_s:g}s")
@@ -253,9 +260,40 @@ def _sse_text(line: str) -> str | None:
         raise GenerationError(f"unreadable chat-completions chunk: {data[:200]!r}") from exc
 
 
-def _within(pieces: Iterator[str], timeout_s: float) -> Iterator[str]:
+class _Line:
+    """The socket of one streamed response, so that the caller's thread can hang up while the
+    reading thread waits on it: the read ends at once, and the server sees the client go (an
+    OpenAI-compatible API has no other way to cancel a generation)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._hung_up = False
+
+    def attach(self, resp: httpx.Response) -> bool:
+        """Remember ``resp``'s socket; False when the caller already hung up."""
+        network = resp.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        with self._lock:
+            self._socket = sock
+            return not self._hung_up
+
+    def hang_up(self) -> None:
+        """Shut the connection down (safe from any thread, and more than once)."""
+        with self._lock:
+            self._hung_up = True
+            sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _within(
+    pieces: Iterator[str], timeout_s: float, hang_up: Callable[[], None] | None = None
+) -> Iterator[str]:
     """``pieces``, read on a helper thread so a stalled server cannot hold the caller past
-    ``timeout_s`` (a socket read may block up to its own timeout; the helper ends then)."""
+    ``timeout_s`` (a socket read may block up to its own timeout). When the caller stops
+    reading (done, closed, timed out), ``hang_up`` ends the helper's read at once."""
     deadline = time.monotonic() + timeout_s
     handoff: queue.Queue[tuple[str, object]] = queue.Queue()
     stop = threading.Event()
@@ -290,6 +328,8 @@ def _within(pieces: Iterator[str], timeout_s: float) -> Iterator[str]:
             yield str(value)
     finally:
         stop.set()
+        if hang_up is not None:
+            hang_up()
 
 
 def load_llm(config: BrainConfig) -> Llm | None:

@@ -51,7 +51,6 @@ class ShopBrain:
         self.dialogue = Dialogue(
             ctx,
             self.llm,
-            config.dialogue.history_turns,
             reword_quotes=config.dialogue.reword_quotes,
         )
 

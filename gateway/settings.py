@@ -259,7 +259,6 @@ class Settings(BaseSettings):
             dialogue=DialogueConfig(
                 intent_threshold=self.intent_threshold,
                 oos_threshold=self.intent_oos_threshold,
-                history_turns=self.history_turns,
                 reword_quotes=self.llm_reword == "all",
                 agent_console=self.agent_console,
             ),

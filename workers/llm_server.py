@@ -25,13 +25,12 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Generator
 from typing import Any
 
 from aiohttp import web
 
 from brain.config import limit_cpu_threads
-from brain.generation import GenerationBusy, GenerationError, GenerationService
+from brain.generation import GenerationBusy, GenerationError, GenerationService, ReplyStream
 from brain.llm import load_model
 from gateway.settings import ConfigError, Settings, child_env
 
@@ -108,9 +107,10 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
     return app
 
 
-async def _pieces(stream: Generator[str, None, None]) -> Any:
+async def _pieces(stream: ReplyStream) -> Any:
     """A generation's text pieces, read on a thread and handed to the event loop; when the
-    reader goes away the generation is closed (the request leaves the batch)."""
+    reader goes away (the client hung up: the server cancels its handler) the generation is
+    closed at once, and the request leaves the batch at the next step."""
     loop = asyncio.get_running_loop()
     handoff: asyncio.Queue[object] = asyncio.Queue()
     gone = threading.Event()
@@ -135,11 +135,10 @@ async def _pieces(stream: Generator[str, None, None]) -> Any:
             yield str(item)
     finally:
         gone.set()
+        stream.close()  # wakes the pump too
 
 
-async def _stream(
-    request: web.Request, stream: Generator[str, None, None], model_name: str
-) -> web.StreamResponse:
+async def _stream(request: web.Request, stream: ReplyStream, model_name: str) -> web.StreamResponse:
     """The reply as chat-completion chunks over server-sent events."""
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -184,7 +183,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
     )
     app = create_llm_app(service, settings.llm_model, settings.llm_max_new_tokens)
     threading.Thread(target=_stop_with_parent, args=(os.getppid(),), daemon=True).start()
-    web.run_app(app, host=host, port=port, print=None, handle_signals=True, access_log=None)
+    # handler_cancellation: a client that hangs up (the turn's grounding refused a clause)
+    # cancels its handler, so its reply leaves the batch now, not a token later.
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        handle_signals=True,
+        access_log=None,
+        handler_cancellation=True,
+    )
 
 
 def _stop_with_parent(parent: int) -> None:

@@ -62,15 +62,15 @@ def test_an_invented_tracking_number_is_never_streamed_and_the_grounded_text_rep
          INVENTED[:8], INVENTED[8:], ". ", "How can I help?"]
     )  # fmt: skip
     shown, reply = _turn(brain, llm, "hello")
-    assert shown == ["Hello, welcome to Kestrel Outfitters!"]
+    assert shown == ["Hello,", " welcome to Kestrel Outfitters!"]
     assert INVENTED not in "".join(shown) and INVENTED not in reply.text
     assert reply.text.startswith("Hello, welcome to Kestrel Outfitters! I can track your order")
-    assert llm.closed  # the model stopped at the failing sentence
+    assert llm.closed  # the model stopped at the failing clause
 
 
 def test_a_rewording_that_passes_streams_then_is_the_reply(brain: ShopBrain) -> None:
     llm = ScriptedLlm(["Hi there", ", welcome to Kestrel Outfitters! ", "How can I help you?"])
     shown, reply = _turn(brain, llm, "hello")
-    assert shown == ["Hi there, welcome to Kestrel Outfitters!", " How can I help you?"]
+    assert shown == ["Hi there,", " welcome to Kestrel Outfitters!", " How can I help you?"]
     assert reply.text == "".join(shown)
     assert reply.buttons  # the menu stays with the reworded text

@@ -114,6 +114,32 @@ def test_a_busy_service_refuses_a_slow_new_reply_at_once(loaded: tuple[Any, Any,
     assert busy.stats.refused == 1
 
 
+def test_a_closed_reply_stops_counting_for_admission_at_once(loaded: tuple[Any, Any, str]) -> None:
+    # The turn after one whose rewording grounding refused must not be refused for a reply
+    # nobody reads any more.
+    busy = GenerationService(*loaded, max_batch=8, admit_s=1e-6)
+    assert busy.generate(PROMPTS[1], TOKENS)  # step times measured: newcomers look too slow
+    abandoned = busy.stream(PROMPTS[0], 200)
+    next(abandoned)
+    abandoned.close()  # its row is still in the batch until the next step
+    assert busy.generate(PROMPTS[2], TOKENS)
+    assert busy.stats.refused == 0
+
+
+def test_a_reply_closed_from_another_thread_ends_its_readers_wait(
+    service: GenerationService,
+) -> None:
+    stream = service.stream(PROMPTS[0], 200)
+    next(stream)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.extend(stream))
+    reader.start()
+    stream.close()  # as the LLM server does when its client hangs up
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    assert len(read) < 100  # the reply was not generated to its end
+
+
 def test_prompts_with_one_system_message_prefill_it_once_and_get_the_same_text(
     loaded: tuple[Any, Any, str],
 ) -> None:

@@ -154,6 +154,17 @@ def test_a_busy_server_answers_at_once_that_it_is_busy(omnigate_llm_server: str)
     running.close()
 
 
+def test_a_client_that_hangs_up_frees_the_server_for_the_next_turn(
+    omnigate_llm_server: str,
+) -> None:
+    # As when grounding refuses a clause: the turn stops reading and hangs up; the next turn,
+    # right after, must find the server idle, not busy with a reply nobody reads.
+    abandoned = _client(omnigate_llm_server, "smollm2").stream(HELLO, 96)
+    next(abandoned)
+    abandoned.close()
+    assert list(_client(omnigate_llm_server, "smollm2").stream(HELLO, 8))
+
+
 def test_a_dead_server_fails_at_once() -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nobody listens there
     with pytest.raises(GenerationError):

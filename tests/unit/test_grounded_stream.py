@@ -1,4 +1,4 @@
-"""Grounded streaming: each sentence a model streams is checked before the customer sees it.
+"""Grounded streaming: each clause a model streams is checked before the customer sees it.
 
 The model here is a scripted token source (the one collaborator doubled); the checker is the
 real one.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from brain.generation_grounded import delta_sink, release_checked
-from brain.grounding import Facts, complete_sentences
+from brain.grounding import Facts, complete_clauses, complete_sentences
 
 ORDER = Facts(
     "Order OG-10231 has shipped on 2025-02-03 with DHL; tracking number JD01460894152528.",
@@ -100,3 +100,62 @@ def test_sentences_end_at_punctuation_before_a_space_not_inside_a_price() -> Non
     done, rest = complete_sentences("It costs 4.95 EUR. Shipping is free! And then")
     assert done == ["It costs 4.95 EUR.", "Shipping is free!"]
     assert rest == "And then"
+
+
+def test_a_clause_is_released_at_its_comma_before_the_sentence_ends() -> None:
+    shown: list[str] = []
+    seen_when: list[int] = []
+
+    def sink(text: str) -> None:
+        shown.append(text)
+        seen_when.append(model.read)
+
+    model = ScriptedModel(["Good news", ",", " order OG-10231", " has shipped", "; enjoy it!"])
+    token = delta_sink.set(sink)
+    try:
+        result = release_checked(iter(model), ORDER)
+    finally:
+        delta_sink.reset(token)
+    assert shown == ["Good news,", " order OG-10231 has shipped;", " enjoy it!"]
+    assert seen_when[0] == 3  # as soon as the comma had its space, long before the "!"
+    assert result.text == "Good news, order OG-10231 has shipped; enjoy it!"
+
+
+def test_an_invented_tracking_number_after_a_comma_never_reaches_the_customer() -> None:
+    model = ScriptedModel(
+        ["Order OG-10231 has shipped", ", tracking", " number ", "1Z999AA10123456784", ", ",
+         "so it arrives", " soon."]
+    )  # fmt: skip
+    shown, result = _stream(model)
+    assert shown == ["Order OG-10231 has shipped,"]
+    assert not result.ok  # type: ignore[attr-defined]
+    assert model.read == 5  # the failing clause stopped the model
+
+
+def test_a_sentence_the_model_never_finished_is_not_part_of_the_reply() -> None:
+    shown, result = _stream(
+        ScriptedModel(["OG-10231 has shipped. ", "It is with DHL", ", and it should", " arrive"])
+    )
+    assert shown == ["OG-10231 has shipped.", " It is with DHL,"]  # shown while it streamed
+    assert result.text == "OG-10231 has shipped."  # type: ignore[attr-defined]
+
+
+def test_a_comma_inside_a_number_does_not_end_a_clause() -> None:
+    clauses, rest = complete_clauses("It costs 1,234.50 EUR, shipping included. Then")
+    assert clauses == [("It costs 1,234.50 EUR,", False), ("shipping included.", True)]
+    assert rest == "Then"
+
+
+def test_a_reply_that_starts_repeating_itself_ends_before_the_repetition() -> None:
+    model = ScriptedModel(
+        ["OG-10231 has shipped", " with DHL. ", "We can help with returns", ", refunds",
+         ", and delivery. ", "We can also help with returns", ", refunds", ", and delivery. ",
+         "More."]
+    )  # fmt: skip
+    shown, result = _stream(model)
+    assert result.text == (  # type: ignore[attr-defined]
+        "OG-10231 has shipped with DHL. We can help with returns, refunds, and delivery."
+    )
+    assert result.ok  # type: ignore[attr-defined]
+    assert shown[-1] == " We can also help with returns,"  # the repeated clause never showed
+    assert model.closed
