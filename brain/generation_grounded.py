@@ -36,8 +36,8 @@ ClauseCheck = Callable[[str, list[str]], list[str]]
 @dataclass(frozen=True)
 class Released:
     """What ``release_checked`` let through: ``text``, the finished sentences it released
-    (joined as the customer saw them), and the ``problems`` that stopped the stream (empty
-    when none did)."""
+    (joined as the customer saw them; everything released when a problem stopped it), and the
+    ``problems`` that stopped the stream (empty when none did)."""
 
     text: str
     problems: tuple[str, ...]
