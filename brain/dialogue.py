@@ -106,7 +106,7 @@ class Dialogue:
             answer, decided = self._from_text(session.slots, text)
             session.last_intent = answer.intent or decided
         answer = self._count_failures(session, answer)
-        reply_text = self._rephrase(session, text, answer)
+        reply_text = self._rephrase(text, answer)
         return [
             Reply(
                 text=reply_text,
@@ -288,7 +288,7 @@ class Dialogue:
         answer.buttons = buttons
         return answer
 
-    def _rephrase(self, session: Session, text: str, answer: Answer) -> str:
+    def _rephrase(self, text: str, answer: Answer) -> str:
         """The LLM's wording when grounding accepts it, else the grounded text. The wording
         streams to the customer clause by clause, each checked before it is released
         (``brain.generation_grounded``); the final reply then carries the whole text."""

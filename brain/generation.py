@@ -75,7 +75,7 @@ class _Request:
     max_new_tokens: int
     prefix: tuple[int, ...] = ()  # leading prompt tokens whose prefill may be shared
     out: queue.Queue[object] = field(default_factory=queue.Queue)
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False  # set by the caller's thread, read by the generation thread
     tokens: list[int] = field(default_factory=list)
     sent_chars: int = 0
 
@@ -115,9 +115,10 @@ class GenerationService:
         self.timing = AdmissionTiming()
         # Requests admitted and not yet ended or cancelled: what admission counts. A caller's
         # cancel counts at once, not a decoding step later when its row leaves the batch, so a
-        # turn that follows a refused rewording is not refused for a reply nobody reads.
+        # turn that follows a refused rewording is not refused for a reply nobody reads. No
+        # lock: a set's add, discard and len are atomic under the GIL, and a stream's finalizer
+        # (which may run while its thread holds any lock) settles its request here.
         self._live: set[_Request] = set()
-        self._live_lock = threading.Lock()
         self.eos_ids = _eos_ids(model, tokenizer)
         self._pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self._queue: queue.Queue[_Request] = queue.Queue()
@@ -164,13 +165,11 @@ class GenerationService:
 
     def pending(self) -> int:
         """Requests waiting or being generated now (not counting cancelled ones)."""
-        with self._live_lock:
-            return len(self._live)
+        return len(self._live)
 
     def _settle(self, req: _Request) -> None:
         """``req`` ended or was cancelled: admission stops counting it."""
-        with self._live_lock:
-            self._live.discard(req)
+        self._live.discard(req)
 
     def expected_s(self, max_new_tokens: int) -> float:
         """Seconds a request joining now would take: its prefill plus the steps of a long
@@ -199,8 +198,7 @@ class GenerationService:
                 )
         prompt = self.prompt_ids(messages)
         req = _Request(prompt, max(1, max_new_tokens), self._shared_prefix(messages, prompt))
-        with self._live_lock:
-            self._live.add(req)
+        self._live.add(req)
         self._queue.put(req)
         return ReplyStream(self, req, timeout_s)
 
@@ -244,7 +242,7 @@ class GenerationService:
                 joining.append(self._queue.get(timeout=wait) if wait else self._queue.get_nowait())
             except queue.Empty:
                 break
-        joining = [r for r in joining if not r.cancelled.is_set()]
+        joining = [r for r in joining if not r.cancelled]
         self.stats.requests += len(joining)
         by_prefix: dict[tuple[int, ...], list[_Request]] = {}
         for req in joining:
@@ -345,7 +343,7 @@ class GenerationService:
         ended: list[_Request] = []
         for row in rows:
             req, token = batch.requests[row], int(newest[row])
-            if req.cancelled.is_set():
+            if req.cancelled:
                 done.append(row)
                 continue
             finished = token in self.eos_ids
@@ -416,12 +414,17 @@ class ReplyStream(Iterator[str]):
         if self._closed:
             return
         self._closed = True
-        self._req.cancelled.set()
-        self._service._settle(self._req)
+        self._abandon()
         self._req.out.put(_END)  # wakes a reader waiting on another thread
 
     def __del__(self) -> None:
-        self.close()
+        # A finalizer may run while this thread holds any lock (a queue's, say): it takes
+        # none, and there is no reader left to wake.
+        self._abandon()
+
+    def _abandon(self) -> None:
+        self._req.cancelled = True  # its row leaves the batch at the next step
+        self._service._settle(self._req)
 
 
 class AdmissionTiming:

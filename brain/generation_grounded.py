@@ -32,6 +32,9 @@ _PREFIX = re.compile(r"^(draft reply|reply|assistant|answer)\s*:\s*", re.I)
 
 ClauseCheck = Callable[[str, list[str]], list[str]]
 
+# A reply that says again this many words in a row has started to loop (see ``_repeats``).
+REPEAT_WORDS = 5
+
 
 @dataclass(frozen=True)
 class Released:
@@ -55,9 +58,9 @@ def release_checked(
     fails. ``style(clause, released_so_far)`` may add problems of its own (too long, role
     text). A sentence the model never finished (it ran out of tokens) is not part of the
     reply: its clauses may have been shown, but the final text ends at the last full sentence.
-    A clause the reply already holds ends it there too: a small model that repeats itself
-    ("... returns, refunds, and delivery. I can also help with returns, refunds, ...") has
-    said what it had to say.
+    A clause that repeats five words in a row of what was released ends the reply there too: a
+    small model that loops ("I'm here to help with returns, refunds, and delivery. I can also
+    help with returns, refunds, and delivery.") has said what it had to say.
     """
     sink = delta_sink.get()
     released: list[str] = []
@@ -102,13 +105,17 @@ def release_checked(
 
 
 def _repeats(clause: str, released: list[str]) -> bool:
-    """Does ``clause`` say again, word for word, a clause already released?"""
-    words = _words(clause)
-    return bool(words) and any(_words(earlier) == words for earlier in released)
+    """Does ``clause`` complete a run of ``REPEAT_WORDS`` words the reply already holds? (A
+    short opener said twice, "Yes, ... Yes, ...", is no repetition.)"""
+    before = _words(" ".join(released))
+    seen = {tuple(before[i : i + REPEAT_WORDS]) for i in range(len(before) - REPEAT_WORDS + 1)}
+    words = before[len(before) - (REPEAT_WORDS - 1) :] + _words(clause)
+    runs = (tuple(words[i : i + REPEAT_WORDS]) for i in range(len(words) - REPEAT_WORDS + 1))
+    return any(run in seen for run in runs)
 
 
-def _words(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
 
 
 def _problems(

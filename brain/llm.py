@@ -288,12 +288,10 @@ class _Line:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-def _within(
-    pieces: Iterator[str], timeout_s: float, hang_up: Callable[[], None] | None = None
-) -> Iterator[str]:
+def _within(pieces: Iterator[str], timeout_s: float, hang_up: Callable[[], None]) -> Iterator[str]:
     """``pieces``, read on a helper thread so a stalled server cannot hold the caller past
     ``timeout_s`` (a socket read may block up to its own timeout). When the caller stops
-    reading (done, closed, timed out), ``hang_up`` ends the helper's read at once."""
+    reading before the end (closed, timed out), ``hang_up`` ends the helper's read at once."""
     deadline = time.monotonic() + timeout_s
     handoff: queue.Queue[tuple[str, object]] = queue.Queue()
     stop = threading.Event()
@@ -313,6 +311,7 @@ def _within(
                 close()
 
     threading.Thread(target=pump, name="llm-stream", daemon=True).start()
+    ended = False  # the helper is done with the connection: nothing to hang up
     try:
         while True:
             left = deadline - time.monotonic()
@@ -321,14 +320,16 @@ def _within(
             except queue.Empty:
                 raise GenerationTimeout(f"the LLM took over {timeout_s:g}s") from None
             if kind == "end":
+                ended = True
                 return
             if kind == "error":
+                ended = True
                 assert isinstance(value, Exception)
                 raise value
             yield str(value)
     finally:
         stop.set()
-        if hang_up is not None:
+        if not ended:
             hang_up()
 
 

@@ -61,7 +61,7 @@ class Pace:
 @dataclass(frozen=True)
 class Preview:
     """A reply shown while it is generated: ``text`` is the checked text to append (one or
-    more sentences that passed grounding), ``so_far`` everything checked so far. Best effort:
+    more clauses that passed grounding), ``so_far`` everything checked so far. Best effort:
     a lost preview loses nothing, the final reply (``Outbound.streamed == reply_id``)
     carries the whole checked text and replaces it."""
 

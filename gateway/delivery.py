@@ -15,7 +15,7 @@ replica sending a reply holds ``og:delivering:<conv>`` while it does, however ma
 multi-part reply takes at a platform's pace; only when neither that lease nor the delivered
 mark has moved for ``OMNIGATE_REPLY_ORDER_WAIT`` (the predecessor is lost) does a reply go ahead.
 
-Previews: while a turn generates an LLM reply, the worker writes each checked sentence as a
+Previews: while a turn generates an LLM reply, the worker writes each checked clause as a
 ``delta`` entry (best effort, like ``typing``): the adapter shows it (``preview``: a delta frame
 in the widget, a message that grows by edits on Telegram and Slack, at the platform's pace; a
 preview is skipped when a newer one of the same reply waits, or when the platform's pace has

@@ -79,12 +79,15 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
                 status=503,
                 headers={"Retry-After": "1"},
             )
-        if body.get("stream"):
-            return await _stream(request, stream, model_name)
         try:
-            text = "".join([piece async for piece in _pieces(stream)])
+            if body.get("stream"):
+                return await _stream(request, stream, model_name)
+            async with contextlib.aclosing(_pieces(stream)) as pieces:
+                text = "".join([piece async for piece in pieces])
         except GenerationError as exc:
             return web.json_response({"error": str(exc)}, status=503)
+        finally:
+            stream.close()  # whatever ended the handler: a hang-up, a failed write, the end
         return web.json_response(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
@@ -159,8 +162,9 @@ async def _stream(request: web.Request, stream: ReplyStream, model_name: str) ->
     # A reader gone away, or a failed generation: the stream just ends (no [DONE]).
     with contextlib.suppress(ConnectionResetError, GenerationError):
         await send({"role": "assistant"})
-        async for piece in _pieces(stream):
-            await send({"content": piece})
+        async with contextlib.aclosing(_pieces(stream)) as pieces:
+            async for piece in pieces:
+                await send({"content": piece})
         await send({}, "stop")
         await resp.write(b"data: [DONE]\n\n")
     return resp

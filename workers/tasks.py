@@ -226,7 +226,7 @@ def _apology(inbound: Inbound, session: Session, settings: Settings) -> list[Out
 def _respond(
     ctx: WorkerContext, inbound: Inbound, session: Session, previews: Previews | None = None
 ) -> list[Outbound]:
-    """Route the message (bot or agent), run the brain (its checked sentences streaming to
+    """Route the message (bot or agent), run the brain (its checked clauses streaming to
     ``previews`` as they are generated), and update the transcript."""
     settings = ctx.settings
     # The transcript calls the customer "user", as the brain's prompts do.

@@ -15,7 +15,7 @@ them one at a time, 1/s per channel, and marks each once posted, so a retried re
 where it stopped. The client retries a 429 once after its ``Retry-After``; a 429 after that
 is ``RetryLater``.
 
-Streaming: a reply being generated is posted at its first checked sentence and grows by
+Streaming: a reply being generated is posted at its first checked clause and grows by
 ``chat.update`` at the channel's pace (``preview``); the final reply's first message updates
 that message (``replace``) instead of posting a second one. Slack's own streaming methods
 (``chat.startStream`` …) stream only in assistant threads; ``chat.update`` works everywhere.

@@ -13,7 +13,7 @@ itself (``HTTPXRequest`` makes one attempt; httpx's transport has no retries), s
 never doubled by the client.
 
 Streaming: a reply being generated shows as one message that grows (``preview``: the first
-checked sentence is sent, later ones edit it, at the chat's pace), and the final reply's first
+checked clause is sent, later ones edit it, at the chat's pace), and the final reply's first
 message is an edit of it (``replace``), keyboard and all, not a second message.
 ``sendMessageDraft`` (Bot API 9.3) streams drafts only in bots with forum topics enabled, so
 edits are what every bot can do.

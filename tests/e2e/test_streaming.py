@@ -1,4 +1,4 @@
-"""A reply streamed into the widget in headless Chromium: checked sentences arrive as delta
+"""A reply streamed into the widget in headless Chromium: checked clauses arrive as delta
 frames and grow a preview bubble, then the final reply frame (same ``reply_id``) replaces it
 with the whole checked reply; a sentence with an invented tracking number never reaches the
 page. Real gateway, workers, delivery and widget; the scripted brain's ``stream:`` command is

@@ -130,10 +130,17 @@ def test_a_reply_closed_from_another_thread_ends_its_readers_wait(
     service: GenerationService,
 ) -> None:
     stream = service.stream(PROMPTS[0], 200)
-    next(stream)
     read: list[str] = []
-    reader = threading.Thread(target=lambda: read.extend(stream))
+    reading = threading.Event()
+
+    def read_all() -> None:
+        for piece in stream:
+            read.append(piece)
+            reading.set()  # from here on it waits for the next piece
+
+    reader = threading.Thread(target=read_all)
     reader.start()
+    assert reading.wait(timeout=60)
     stream.close()  # as the LLM server does when its client hangs up
     reader.join(timeout=30)
     assert not reader.is_alive()

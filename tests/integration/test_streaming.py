@@ -1,12 +1,12 @@
 """Streamed replies on every channel, against the real gateway, real Celery workers and the real
 delivery loop; Telegram and Slack through python-telegram-bot and slack-sdk to the fake
 platform servers. The scripted brain's ``stream:`` command is the model (the one test double):
-its words go through the brain's real grounding gate, sentence by sentence, to the turn's
+its words go through the brain's real grounding gate, clause by clause, to the turn's
 delta sink and the reply stream.
 
-What must hold: checked sentences show while the reply is generated (delta frames; a message
+What must hold: checked clauses show while the reply is generated (delta frames; a message
 that grows by edits), the final reply carries the whole checked text and replaces the preview
-(one message on Telegram and Slack, not two), a sentence that fails grounding never reaches
+(one message on Telegram and Slack, not two), a clause that fails grounding never reaches
 the customer and the grounded text replaces the reply.
 """
 
@@ -102,7 +102,7 @@ async def test_telegram_grows_one_message_by_edits_and_ends_with_the_checked_rep
     )
     sends = fake_telegram.calls_for(chat, "sendMessage")
     edits = fake_telegram.calls_for(chat, "editMessageText")
-    # One message: the first checked sentence sent it, later text edited it.
+    # One message: the first checked clause sent it, later text edited it.
     assert [c.params["text"] for c in sends] == ["Good news!"]
     assert edits and edits[-1].params["text"] == CHECKED
     assert {int(c.params["message_id"]) for c in edits} == {_message_id(fake_telegram, chat)}

@@ -56,14 +56,14 @@ def test_an_invented_tracking_number_never_reaches_the_customer() -> None:
     assert not result.ok  # type: ignore[attr-defined]
 
 
-def test_a_failing_sentence_stops_the_model() -> None:
+def test_a_failing_clause_stops_the_model() -> None:
     model = ScriptedModel(["Tracking: 1Z999AA10123456784. ", "More text. ", "And more."])
     _stream(model)
     assert model.closed
     assert model.read == 1  # the bad sentence was complete at once; nothing after was read
 
 
-def test_checked_sentences_are_released_as_they_complete() -> None:
+def test_checked_clauses_are_released_as_they_complete() -> None:
     shown: list[str] = []
     seen_when: list[int] = []
 
@@ -157,5 +157,14 @@ def test_a_reply_that_starts_repeating_itself_ends_before_the_repetition() -> No
         "OG-10231 has shipped with DHL. We can help with returns, refunds, and delivery."
     )
     assert result.ok  # type: ignore[attr-defined]
-    assert shown[-1] == " We can also help with returns,"  # the repeated clause never showed
+    assert shown[-1] == " refunds,"  # "... help with returns, refunds, and ..." again: stop
     assert model.closed
+
+
+def test_an_opener_said_twice_is_no_repetition() -> None:
+    _, result = _stream(
+        ScriptedModel(["Yes, OG-10231 has shipped. ", "Yes, ", "it is with DHL. ", "Enjoy!"])
+    )
+    assert result.text == (  # type: ignore[attr-defined]
+        "Yes, OG-10231 has shipped. Yes, it is with DHL. Enjoy!"
+    )
