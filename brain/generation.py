@@ -401,8 +401,8 @@ class ReplyStream(Iterator[str]):
         except queue.Empty:
             self.close()
             raise GenerationTimeout(f"the LLM took over {self._timeout_s:g}s") from None
-        if item is _END:
-            self.close()
+        if item is _END:  # the service ended and settled the request
+            self._closed = True
             raise StopIteration
         if isinstance(item, Exception):
             self.close()

@@ -67,36 +67,36 @@ def release_checked(
     finished = 0  # how many of the released clauses make up whole sentences
     buffer = ""
 
-    def release(clause: str) -> tuple[str, ...]:
+    def take(clause: str, ends_sentence: bool) -> Released | None:
+        """Release ``clause``; the outcome when it ends the reply, else None."""
+        nonlocal finished
+        if not released:
+            clause = _PREFIX.sub("", clause).strip()
+            if not clause:
+                return None
+        if _repeats(clause, released):
+            return Released(" ".join(released[:finished]), ())
         problems = _problems(clause, released, facts, style)
-        if not problems:
-            if sink is not None:
-                sink((" " if released else "") + clause)
-            released.append(clause)
-        return tuple(problems)
+        if problems:
+            return Released(" ".join(released), tuple(problems))
+        if sink is not None:
+            sink((" " if released else "") + clause)
+        released.append(clause)
+        if ends_sentence:
+            finished = len(released)
+        return None
 
     try:
         for piece in pieces:
             buffer += piece
             clauses, buffer = complete_clauses(buffer)
             for clause, ends_sentence in clauses:
-                if not released:
-                    clause = _PREFIX.sub("", clause).strip()
-                    if not clause:
-                        continue
-                if _repeats(clause, released):
-                    return Released(" ".join(released[:finished]), ())
-                problems = release(clause)
-                if problems:
-                    return Released(" ".join(released), problems)
-                if ends_sentence:
-                    finished = len(released)
-        last = buffer.strip() if released else _PREFIX.sub("", buffer.strip())
-        if last.endswith((".", "!", "?", "…", ")")) and not _repeats(last, released):
-            problems = release(last)
-            if problems:
-                return Released(" ".join(released), problems)
-            finished = len(released)
+                if (outcome := take(clause, ends_sentence)) is not None:
+                    return outcome
+        last = buffer.strip()
+        if last.endswith((".", "!", "?", "…", ")")):  # a finished last sentence
+            if (outcome := take(last, True)) is not None:
+                return outcome
         return Released(" ".join(released[:finished]), ())
     finally:
         close = getattr(pieces, "close", None)

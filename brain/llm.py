@@ -294,13 +294,10 @@ def _within(pieces: Iterator[str], timeout_s: float, hang_up: Callable[[], None]
     reading before the end (closed, timed out), ``hang_up`` ends the helper's read at once."""
     deadline = time.monotonic() + timeout_s
     handoff: queue.Queue[tuple[str, object]] = queue.Queue()
-    stop = threading.Event()
 
     def pump() -> None:
         try:
             for piece in pieces:
-                if stop.is_set():
-                    break
                 handoff.put(("piece", piece))
             handoff.put(("end", None))
         except Exception as exc:  # handed to the caller's thread
@@ -328,7 +325,6 @@ def _within(pieces: Iterator[str], timeout_s: float, hang_up: Callable[[], None]
                 raise value
             yield str(value)
     finally:
-        stop.set()
         if not ended:
             hang_up()
 

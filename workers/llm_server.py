@@ -82,12 +82,13 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
         try:
             if body.get("stream"):
                 return await _stream(request, stream, model_name)
-            async with contextlib.aclosing(_pieces(stream)) as pieces:
-                text = "".join([piece async for piece in pieces])
+            text = "".join([piece async for piece in _pieces(stream)])
         except GenerationError as exc:
             return web.json_response({"error": str(exc)}, status=503)
         finally:
-            stream.close()  # whatever ended the handler: a hang-up, a failed write, the end
+            # Whatever ended the handler (the end, a failed write, a client that hung up and
+            # so cancelled it): the reply leaves the batch, and the pump's wait ends.
+            stream.close()
         return web.json_response(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
@@ -111,34 +112,25 @@ def create_llm_app(service: GenerationService, model_name: str, max_tokens: int)
 
 
 async def _pieces(stream: ReplyStream) -> Any:
-    """A generation's text pieces, read on a thread and handed to the event loop; when the
-    reader goes away (the client hung up: the server cancels its handler) the generation is
-    closed at once, and the request leaves the batch at the next step."""
+    """A generation's text pieces, read on a thread and handed to the event loop. The caller
+    closes ``stream`` when it stops reading; that also ends the thread's wait."""
     loop = asyncio.get_running_loop()
     handoff: asyncio.Queue[object] = asyncio.Queue()
-    gone = threading.Event()
 
     def pump() -> None:
         try:
             for piece in stream:
-                if gone.is_set():
-                    break
                 loop.call_soon_threadsafe(handoff.put_nowait, piece)
         except GenerationError as exc:
             loop.call_soon_threadsafe(handoff.put_nowait, exc)
         finally:
-            stream.close()
             loop.call_soon_threadsafe(handoff.put_nowait, _STOP)
 
     threading.Thread(target=pump, name="llm-request", daemon=True).start()
-    try:
-        while (item := await handoff.get()) is not _STOP:
-            if isinstance(item, GenerationError):
-                raise item
-            yield str(item)
-    finally:
-        gone.set()
-        stream.close()  # wakes the pump too
+    while (item := await handoff.get()) is not _STOP:
+        if isinstance(item, GenerationError):
+            raise item
+        yield str(item)
 
 
 async def _stream(request: web.Request, stream: ReplyStream, model_name: str) -> web.StreamResponse:
@@ -162,9 +154,8 @@ async def _stream(request: web.Request, stream: ReplyStream, model_name: str) ->
     # A reader gone away, or a failed generation: the stream just ends (no [DONE]).
     with contextlib.suppress(ConnectionResetError, GenerationError):
         await send({"role": "assistant"})
-        async with contextlib.aclosing(_pieces(stream)) as pieces:
-            async for piece in pieces:
-                await send({"content": piece})
+        async for piece in _pieces(stream):
+            await send({"content": piece})
         await send({}, "stop")
         await resp.write(b"data: [DONE]\n\n")
     return resp

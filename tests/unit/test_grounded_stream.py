@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from brain.generation_grounded import delta_sink, release_checked
+from brain.generation_grounded import Released, delta_sink, release_checked
 from brain.grounding import Facts, complete_clauses, complete_sentences
 
 ORDER = Facts(
@@ -34,14 +34,27 @@ class ScriptedModel:
             self.closed = True
 
 
-def _stream(model: ScriptedModel) -> tuple[list[str], object]:
-    """Run the model through the gate; return what the customer was sent, and the result."""
+def _stream_timed(model: ScriptedModel) -> tuple[list[str], list[int], Released]:
+    """Run the model through the gate; return what the customer was sent, how many pieces
+    the model had given when each part was sent, and the result."""
     shown: list[str] = []
-    token = delta_sink.set(shown.append)
+    seen_when: list[int] = []
+
+    def sink(text: str) -> None:
+        shown.append(text)
+        seen_when.append(model.read)
+
+    token = delta_sink.set(sink)
     try:
         result = release_checked(iter(model), ORDER)
     finally:
         delta_sink.reset(token)
+    return shown, seen_when, result
+
+
+def _stream(model: ScriptedModel) -> tuple[list[str], object]:
+    """Run the model through the gate; return what the customer was sent, and the result."""
+    shown, _, result = _stream_timed(model)
     return shown, result
 
 
@@ -64,21 +77,10 @@ def test_a_failing_clause_stops_the_model() -> None:
 
 
 def test_checked_clauses_are_released_as_they_complete() -> None:
-    shown: list[str] = []
-    seen_when: list[int] = []
-
-    def sink(text: str) -> None:
-        shown.append(text)
-        seen_when.append(model.read)
-
     model = ScriptedModel(
         ["Your order OG-10231", " has shipped with DHL. ", "Have a", " nice day!"]
     )
-    token = delta_sink.set(sink)
-    try:
-        result = release_checked(iter(model), ORDER)
-    finally:
-        delta_sink.reset(token)
+    shown, seen_when, result = _stream_timed(model)
     assert result.ok
     assert shown == ["Your order OG-10231 has shipped with DHL.", " Have a nice day!"]
     assert seen_when[0] == 2  # sent before the rest was generated
@@ -103,19 +105,8 @@ def test_sentences_end_at_punctuation_before_a_space_not_inside_a_price() -> Non
 
 
 def test_a_clause_is_released_at_its_comma_before_the_sentence_ends() -> None:
-    shown: list[str] = []
-    seen_when: list[int] = []
-
-    def sink(text: str) -> None:
-        shown.append(text)
-        seen_when.append(model.read)
-
     model = ScriptedModel(["Good news", ",", " order OG-10231", " has shipped", "; enjoy it!"])
-    token = delta_sink.set(sink)
-    try:
-        result = release_checked(iter(model), ORDER)
-    finally:
-        delta_sink.reset(token)
+    shown, seen_when, result = _stream_timed(model)
     assert shown == ["Good news,", " order OG-10231 has shipped;", " enjoy it!"]
     assert seen_when[0] == 3  # as soon as the comma had its space, long before the "!"
     assert result.text == "Good news, order OG-10231 has shipped; enjoy it!"
